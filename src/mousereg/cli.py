@@ -73,7 +73,7 @@ def info(path: Path, series: str | None) -> None:
 @click.option("--chunks", type=int, default=None, help="Chunk edge for .zarr outputs (64-128).")
 @click.option("--series", default=None, help="DICOM series UID when a folder holds several.")
 def convert(src: Path, dst: Path, ngff: str, chunks: int | None, series: str | None) -> None:
-    """Convert SRC to DST; formats by suffix (.nii/.nii.gz/.nrrd/.mha/.mhd/.mnc/.zarr, DICOM folder)."""
+    """Convert SRC to DST; the formats follow the suffixes (.zarr = OME-Zarr, folder = DICOM)."""
     from mousereg.io import convert as convert_volume
 
     convert_volume(src, dst, ngff_version=ngff, chunks=chunks, series=series)

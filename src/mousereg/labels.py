@@ -58,7 +58,7 @@ class LabelTable:
         names: set[str] = set()
         for lab in labels:
             if lab.value <= 0:
-                msg = f"label {lab.name!r} has value {lab.value}; values must be positive (0 is background)"
+                msg = f"label {lab.name!r} has value {lab.value}; use values > 0"
                 raise InputError(msg)
             if lab.value in by_value:
                 msg = f"label value {lab.value} appears twice in the label table"

@@ -35,7 +35,8 @@ def read_volume(path: str | os.PathLike[str], *, series: str | None = None) -> V
     try:
         img = sitk.ReadImage(str(p))
     except RuntimeError as exc:
-        msg = f"{p}: cannot be read as an image ({str(exc).strip().splitlines()[-1]}); is it truncated?"
+        reason = str(exc).strip().splitlines()[-1]
+        msg = f"{p}: cannot be read as an image ({reason}); is it truncated?"
         raise InputError(msg) from exc
     return Volume.from_sitk(img)
 
