@@ -1,0 +1,267 @@
+"""Chunked warping of a Volume onto a reference grid, output chunk by output chunk (Dask).
+
+The dask-image ``affine_transform`` pattern: for every output chunk, map its voxel centres into
+the source (for a linear transform only the chunk's 8 corners are needed; for a deformable one,
+all its points), take the bounding box, pad it by the interpolation footprint and read only that
+source region; then interpolate with :func:`scipy.ndimage.map_coordinates`. Memory stays bounded
+by a few chunks per thread, so volumes larger than memory warp from Zarr to Zarr.
+
+Differences to ``sitk.Resample``: none intended. Points are inside the source when their
+continuous index lies in ``[-0.5, n - 0.5)`` (ITK's rule); linear interpolation clamps at the
+edge like ITK; nearest rounds half up like ITK; the B-spline (order 3) prefilter runs on the
+padded region (the error from the cut decays as 0.27 per voxel of padding). ``"label"`` is a
+per-label linear interpolation of each label's indicator followed by an arg-max, like ANTs'
+``genericLabel``: smoother label boundaries than nearest neighbour.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Protocol
+
+import dask
+import dask.array as da
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from mousereg.errors import InputError
+from mousereg.volume import Volume
+
+INTERPOLATIONS = ("linear", "bspline", "nearest", "label")
+# Source voxels read beyond the mapped bounding box, per interpolation.
+PAD = {"nearest": 1, "label": 2, "linear": 2, "bspline": 16}
+
+
+class PointTransform(Protocol):
+    """What :func:`resample` needs from a transform (``mousereg.registration.Transform``)."""
+
+    @property
+    def is_linear(self) -> bool:
+        """True for an affine map."""
+        ...
+
+    def as_matrix4(self) -> np.ndarray:
+        """The 4×4 homogeneous matrix of a linear transform (physical mm)."""
+        ...
+
+    def transform_points(self, points: npt.ArrayLike) -> np.ndarray:
+        """Map ``(N, 3)`` fixed points to moving points (physical mm)."""
+        ...
+
+
+def grid_points(volume: Volume, zyx_slices: tuple[slice, slice, slice]) -> np.ndarray:
+    """Physical LPS points ``(N, 3)`` of the voxel centres in a block, in C order over (z, y, x)."""
+    z, y, x = (np.arange(s.start, s.stop, dtype=float) for s in zyx_slices)
+    zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
+    return volume.index_to_physical(np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1))
+
+
+_ZYX = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=float)
+
+
+def _index_map(volume: Volume, reference: Volume, transform: PointTransform) -> np.ndarray:
+    """4×4 map from reference (z, y, x, 1) indices to source (z, y, x, 1) indices."""
+    m = np.linalg.inv(volume.affine) @ transform.as_matrix4() @ reference.affine
+    return _ZYX @ m @ _ZYX
+
+
+def _block_coords(
+    source_inverse_affine: np.ndarray,
+    reference_affine: np.ndarray,
+    transform: PointTransform,
+    index_map: np.ndarray | None,
+    slices: tuple[slice, slice, slice],
+) -> np.ndarray:
+    """Source continuous indices ``(3, nz, ny, nx)`` (z, y, x) of an output block's voxels."""
+    shape = tuple(s.stop - s.start for s in slices)
+    z, y, x = (np.arange(s.start, s.stop, dtype=float) for s in slices)
+    if index_map is not None:
+        a, t = index_map[:3, :3], index_map[:3, 3]
+        return np.stack(
+            [
+                t[k]
+                + a[k, 0] * z[:, None, None]
+                + a[k, 1] * y[None, :, None]
+                + a[k, 2] * x[None, None, :]
+                for k in range(3)
+            ]
+        )
+    zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
+    idx = np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1)
+    points = idx @ reference_affine[:3, :3].T + reference_affine[:3, 3]
+    moved = transform.transform_points(points)
+    src = moved @ source_inverse_affine[:3, :3].T + source_inverse_affine[:3, 3]
+    return np.moveaxis(src[:, ::-1], 1, 0).reshape((3, *shape))
+
+
+def _source_box(
+    coords_or_corners: np.ndarray, shape: tuple[int, int, int], pad: int
+) -> tuple[slice, slice, slice] | None:
+    """The padded source region covering the mapped points, or None if it misses the source."""
+    pts = coords_or_corners.reshape(3, -1)
+    lo = np.floor(pts.min(axis=1)).astype(int) - pad
+    hi = np.ceil(pts.max(axis=1)).astype(int) + pad + 1
+    lo = np.maximum(lo, 0)
+    hi = np.minimum(hi, shape)
+    if np.any(hi <= lo):
+        return None
+    return (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+
+
+def _corners(index_map: np.ndarray, slices: tuple[slice, slice, slice]) -> np.ndarray:
+    ends = [(s.start, s.stop - 1) for s in slices]
+    pts = np.array(list(itertools.product(*ends)), dtype=float)
+    return (pts @ index_map[:3, :3].T + index_map[:3, 3]).T
+
+
+def _interpolate(
+    region: np.ndarray, coords: np.ndarray, interpolation: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Values at ``coords`` (region-relative); for labels also returns the chosen label values."""
+    if interpolation == "linear":
+        return ndimage.map_coordinates(region, coords, order=1, mode="nearest"), None
+    if interpolation == "bspline":
+        coeffs = ndimage.spline_filter(region.astype(np.float64), order=3, mode="mirror")
+        return ndimage.map_coordinates(
+            coeffs, coords, order=3, prefilter=False, mode="mirror"
+        ), None
+    if interpolation == "nearest":
+        idx = np.floor(coords + 0.5).astype(np.intp)
+        for k in range(3):
+            np.clip(idx[k], 0, region.shape[k] - 1, out=idx[k])
+        return region[idx[0], idx[1], idx[2]], None
+    # "label": linear interpolation of each label's indicator, then the arg-max.
+    values = np.unique(region)
+    best = np.full(coords.shape[1:], -1.0)
+    chosen = np.full(coords.shape[1:], values[0], dtype=region.dtype)
+    for v in values:
+        weight = ndimage.map_coordinates(
+            (region == v).astype(np.float32), coords, order=1, mode="nearest"
+        )
+        better = weight > best
+        best[better] = weight[better]
+        chosen[better] = v
+    return chosen, chosen
+
+
+def _warp_block(
+    region: np.ndarray,
+    start: tuple[int, int, int],
+    source_shape: tuple[int, int, int],
+    affines: tuple[np.ndarray, np.ndarray],
+    transform: PointTransform,
+    index_map: np.ndarray | None,
+    slices: tuple[slice, slice, slice],
+    interpolation: str,
+    default_value: float,
+    dtype: np.dtype[Any],
+) -> np.ndarray:
+    """Interpolate one output block from its source region."""
+    coords = _block_coords(*affines, transform, index_map, slices)
+    n = np.asarray(source_shape, dtype=float)
+    inside = np.all((coords >= -0.5) & (coords < n[:, None, None, None] - 0.5), axis=0)
+    out = np.full(coords.shape[1:], default_value, dtype=dtype)
+    if inside.any():
+        rel = coords[:, inside] - np.asarray(start, dtype=float)[:, None]
+        values, _ = _interpolate(np.asarray(region), rel, interpolation)
+        out[inside] = values.astype(dtype, copy=False)
+    return out
+
+
+def _output_dtype(volume: Volume, interpolation: str) -> np.dtype[Any]:
+    if interpolation in ("nearest", "label"):
+        return volume.dtype
+    return np.dtype(np.float64 if volume.dtype == np.float64 else np.float32)
+
+
+def _resample_channel(
+    volume: Volume,
+    reference: Volume,
+    transform: PointTransform,
+    interpolation: str,
+    default_value: float,
+    chunks: tuple[tuple[int, ...], ...],
+) -> da.Array:
+    index_map = _index_map(volume, reference, transform) if transform.is_linear else None
+    dtype = _output_dtype(volume, interpolation)
+    pad = PAD[interpolation]
+    affines = (np.linalg.inv(volume.affine), reference.affine)
+    offsets = [np.concatenate([[0], np.cumsum(c)]) for c in chunks]
+    blocks: Any = np.empty(tuple(len(c) for c in chunks), dtype=object)
+    for ijk in itertools.product(*(range(len(c)) for c in chunks)):
+        slices = tuple(slice(int(offsets[a][i]), int(offsets[a][i + 1])) for a, i in enumerate(ijk))
+        shape = tuple(s.stop - s.start for s in slices)
+        if index_map is not None:
+            box = _source_box(_corners(index_map, slices), volume.shape, pad)  # type: ignore[arg-type]
+        else:  # deformable: map every point of the block for its bounding box
+            coords = _block_coords(*affines, transform, None, slices)  # type: ignore[arg-type]
+            box = _source_box(coords, volume.shape, pad)
+            del coords
+        if box is None:
+            blocks[ijk] = da.full(shape, default_value, dtype=dtype)
+            continue
+        task = dask.delayed(_warp_block, pure=False)(
+            volume.data[box],
+            tuple(s.start for s in box),
+            volume.shape,
+            affines,
+            transform,
+            index_map,
+            slices,
+            interpolation,
+            default_value,
+            dtype,
+        )
+        blocks[ijk] = da.from_delayed(task, shape=shape, dtype=dtype)
+    return da.block(blocks.tolist())
+
+
+def resample(
+    volume: Volume,
+    reference: Volume,
+    transform: PointTransform,
+    *,
+    interpolation: str = "linear",
+    default_value: float = 0.0,
+    chunks: int | tuple[int, int, int] | None = None,
+) -> Volume:
+    """Warp ``volume`` onto the grid of ``reference`` through ``transform`` (lazily, with Dask).
+
+    ``transform`` maps reference (fixed) physical points to ``volume`` (moving) points, as in
+    ``sitk.Resample(volume, reference, transform)``.
+
+    Args:
+        volume: the moving image (3-D or multi-channel; channels are warped one by one).
+        reference: the grid to resample onto (only its frame and shape are used).
+        transform: a :class:`mousereg.registration.Transform` (fixed -> moving).
+        interpolation: ``"linear"``, ``"bspline"`` (cubic), ``"nearest"`` or ``"label"``
+            (per-label linear interpolation + arg-max, for label maps).
+        default_value: the value of output voxels that map outside ``volume``.
+        chunks: output chunk edge(s) (z, y, x); default: ``reference``'s chunks.
+
+    Returns:
+        A lazy Volume on the reference grid with ``volume``'s channel names, modality and labels.
+    """
+    if interpolation not in INTERPOLATIONS:
+        msg = f"interpolation {interpolation!r} is unknown; use one of {', '.join(INTERPOLATIONS)}"
+        raise InputError(msg)
+    if interpolation == "label" and not np.issubdtype(volume.dtype, np.integer):
+        msg = f"label interpolation needs an integer label map, got {volume.dtype}"
+        raise InputError(msg)
+    spec: Any = reference.data.chunks[-3:] if chunks is None else chunks
+    zyx_chunks = da.core.normalize_chunks(spec, reference.shape)
+    parts = [
+        _resample_channel(v, reference, transform, interpolation, default_value, zyx_chunks)
+        for v in volume.channels()
+    ]
+    data = da.stack(parts) if volume.is_multichannel else parts[0]
+    return Volume(
+        data=data,
+        spacing=reference.spacing,
+        origin=reference.origin,
+        direction=reference.direction,
+        channel_names=volume.channel_names,
+        modality=volume.modality,
+        labels=volume.labels,
+    )
