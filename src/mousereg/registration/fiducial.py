@@ -1,0 +1,293 @@
+"""Fiducial registration of two scans through the holder's marker holes.
+
+detect (both scans) -> match (unlabelled, rigid-invariant) -> fit (Umeyama, outliers) -> predicted
+TRE (Fitzpatrick 1998) over the fixed scan's body, with leave-one-out and, when a ground truth is
+given, measured TRE. The result maps FIXED points to MOVING points (ITK convention).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mousereg.errors import RegistrationError
+from mousereg.fiducials.body import body_points
+from mousereg.fiducials.detect import Detection, as_scan, detect
+from mousereg.fiducials.fit import (
+    FitResult,
+    PointTransform,
+    check_not_collinear,
+    fit_points,
+    umeyama,
+)
+from mousereg.fiducials.holder import HolderProfile, match_to_holder
+from mousereg.fiducials.markers import Markers
+from mousereg.fiducials.match import DEFAULT_TOL_MM, Match, match_points
+from mousereg.fiducials.tre import combined_fle, predicted_tre, tre_summary
+from mousereg.volume import Volume
+
+#: RMS fit residual (mm) above which the two scans are taken not to share one holder/animal.
+MAX_FRE_MM = 0.5
+
+PointMapFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class FiducialResult:
+    """The fiducial registration and its report.
+
+    Attributes:
+        transform: fixed -> moving rigid (or similarity) map.
+        fixed_markers, moving_markers: the matched markers, in pair order.
+        fixed_found, moving_found: every marker found (or given) in each scan.
+        fixed_detection, moving_detection: detections (None for points given by hand).
+        report: JSON-friendly report.
+    """
+
+    transform: PointTransform
+    fixed_markers: Markers
+    moving_markers: Markers
+    fixed_found: Markers
+    moving_found: Markers
+    fixed_detection: Detection | None
+    moving_detection: Detection | None
+    report: dict[str, Any]
+
+
+def _r(x: float, nd: int = 5) -> float | None:
+    return None if not np.isfinite(x) else round(float(x), nd)
+
+
+def _locate(
+    images: Sequence[Volume], points: Markers | None, what: str
+) -> tuple[Markers, Detection | None, float]:
+    t0 = time.perf_counter()
+    if points is not None:
+        return points, None, time.perf_counter() - t0
+    det = detect(images, source=what)
+    return det.markers, det, time.perf_counter() - t0
+
+
+def _pair_by_holder(
+    fixed: Markers, moving: Markers, holder: HolderProfile, tol_mm: float
+) -> np.ndarray:
+    """Index pairs (fixed, moving, holder hole) through the holder profile: each scan is matched
+    to the design layout."""
+    _, fm = match_to_holder(fixed, holder, tol_mm)
+    _, mm = match_to_holder(moving, holder, tol_mm)
+    f_of = {int(h): int(s) for h, s in fm.pairs}
+    m_of = {int(h): int(s) for h, s in mm.pairs}
+    common = sorted(set(f_of) & set(m_of))
+    if len(common) < 3:
+        msg = (
+            f"only {len(common)} holes of holder '{holder.name}' were found in both scans "
+            f"({len(fm.pairs)} in the fixed, {len(mm.pairs)} in the moving); pass points by hand"
+        )
+        raise RegistrationError(msg)
+    return np.array([[f_of[h], m_of[h], h] for h in common], dtype=int)
+
+
+def _pairing(
+    fixed: Markers,
+    moving: Markers,
+    by_hand: bool,
+    tol_mm: float,
+    holder: HolderProfile | None = None,
+) -> tuple[np.ndarray, Match | None]:
+    """Index pairs: by order for points given by hand (same count), through the holder profile
+    when one is given, else by matching the two scans' layouts directly."""
+    if holder is not None and not by_hand:
+        return _pair_by_holder(fixed, moving, holder, tol_mm), None
+    if by_hand and len(fixed) == len(moving):
+        if len(fixed) < 3:
+            msg = (
+                f"{len(fixed)} point pairs were given by hand; at least 3 non-collinear pairs "
+                "are needed"
+            )
+            raise RegistrationError(msg)
+        return np.stack([np.arange(len(fixed))] * 2, axis=1), None
+    m = match_points(fixed.points, moving.points, tol_mm=tol_mm, names=("fixed", "moving"))
+    return m.pairs, m
+
+
+def _leave_one_out(src: np.ndarray, dst: np.ndarray, similarity: bool) -> dict[str, Any]:
+    """Hold each marker out: measured discrepancy vs the predicted sqrt(TRE² + FLE²)."""
+    n = len(src)
+    if n < 5:
+        return {"n": 0}
+    measured, predicted = [], []
+    for k in range(n):
+        keep = np.arange(n) != k
+        t = umeyama(src[keep], dst[keep], similarity=similarity)
+        res = np.linalg.norm(t.apply(src[keep]) - dst[keep], axis=1)
+        fle = float(np.sqrt(np.mean(res**2) / (1 - 2 / (n - 1))))
+        tre = float(predicted_tre(src[keep], fle, src[k : k + 1])[0])
+        measured.append(float(np.linalg.norm(t.apply(src[k]) - dst[k])))
+        predicted.append(float(np.hypot(tre, fle)))
+    m_rms = float(np.sqrt(np.mean(np.square(measured))))
+    p_rms = float(np.sqrt(np.mean(np.square(predicted))))
+    return {
+        "n": n,
+        "measured_rms_mm": _r(m_rms),
+        "predicted_rms_mm": _r(p_rms),
+        "ratio_predicted_over_measured": _r(p_rms / m_rms if m_rms > 0 else float("nan"), 3),
+        "note": "held-out discrepancy |T_-k(p_k) - q_k| vs predicted sqrt(TRE(p_k)^2 + FLE^2)",
+    }
+
+
+def _truth_section(
+    t: PointTransform,
+    markers: np.ndarray,
+    fle: float,
+    truth: PointMapFn,
+    truth_points: np.ndarray,
+) -> dict[str, Any]:
+    """Measured TRE at ``truth_points`` (fixed space) against the true map, and predicted TRE."""
+    err = np.linalg.norm(t.apply(truth_points) - truth(truth_points), axis=1)
+    pred = predicted_tre(markers, fle, truth_points)
+    m_rms = float(np.sqrt(np.mean(err**2)))
+    p_rms = float(np.sqrt(np.mean(pred**2)))
+    return {
+        "n_points": len(truth_points),
+        "measured_tre_mean_mm": _r(float(err.mean())),
+        "measured_tre_max_mm": _r(float(err.max())),
+        "measured_tre_rms_mm": _r(m_rms),
+        "predicted_tre_rms_mm": _r(p_rms),
+        "ratio_predicted_over_measured": _r(p_rms / m_rms if m_rms > 0 else float("nan"), 3),
+    }
+
+
+def _pairs_table(fixed: Markers, moving: Markers, fit: FitResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "fixed": fixed.names[i],
+            "moving": moving.names[i],
+            "fixed_mm": [round(float(v), 4) for v in fixed.points[i]],
+            "moving_mm": [round(float(v), 4) for v in moving.points[i]],
+            "residual_mm": _r(float(fit.residuals[i])),
+            "used": bool(fit.inliers[i]),
+        }
+        for i in range(len(fixed))
+    ]
+
+
+def fiducial_registration(
+    fixed: Volume | Sequence[Volume],
+    moving: Volume | Sequence[Volume],
+    *,
+    fixed_points: Markers | None = None,
+    moving_points: Markers | None = None,
+    similarity: bool = False,
+    tol_mm: float = DEFAULT_TOL_MM,
+    max_fre_mm: float = MAX_FRE_MM,
+    truth: PointMapFn | None = None,
+    truth_points: np.ndarray | None = None,
+    holder: HolderProfile | None = None,
+) -> FiducialResult:
+    """Register MOVING onto FIXED through the marker holes; the transform maps fixed -> moving.
+
+    Args:
+        fixed: the fixed scan (one Volume, or its channels, e.g. MRI water and fat).
+        moving: the moving scan (e.g. the CT).
+        fixed_points, moving_points: markers placed by hand (skip detection for that scan; when
+            both are given with the same count, they pair by order).
+        similarity: fit an isotropic scale too.
+        tol_mm: matching tolerance.
+        max_fre_mm: refuse fits whose RMS residual exceeds this (different animals or holders).
+        truth: the true fixed -> moving map (phantoms), to measure TRE at ``truth_points``.
+        truth_points: ``(K, 3)`` fixed-space points where the TRE is measured.
+        holder: a holder profile; when given, both scans are matched to its design layout.
+    """
+    t_start = time.perf_counter()
+    fixed_scan = as_scan(fixed) if not isinstance(fixed, Volume) else fixed
+    moving_scan = as_scan(moving) if not isinstance(moving, Volume) else moving
+    fm, fdet, t_fix = _locate([fixed_scan], fixed_points, "fixed scan")
+    mm, mdet, t_mov = _locate([moving_scan], moving_points, "moving scan")
+    t0 = time.perf_counter()
+    by_hand = fixed_points is not None and moving_points is not None
+    pairs, match = _pairing(fm, mm, by_hand, tol_mm, holder)
+    t_match = time.perf_counter() - t0
+    fpair, mpair = fm.subset(pairs[:, 0]), mm.subset(pairs[:, 1])
+    if holder is not None and pairs.shape[1] == 3:
+        hole_names = tuple(f"hole {holder.ids[h]}" for h in pairs[:, 2])
+        fpair = dataclasses.replace(fpair, names=hole_names)
+        mpair = dataclasses.replace(mpair, names=hole_names)
+    t0 = time.perf_counter()
+    check_not_collinear(fpair.points, "fixed scan")
+    fit = fit_points(fpair.points, mpair.points, similarity=similarity)
+    t_fit = time.perf_counter() - t0
+    if fit.fre_rms > max_fre_mm:
+        msg = (
+            f"the marker fit leaves an RMS residual (FRE) of {fit.fre_rms:.3f} mm, above the "
+            f"{max_fre_mm} mm threshold: the two scans do not share one rigid holder (different "
+            "animals or holders?); check the pairing of the inputs"
+        )
+        raise RegistrationError(msg)
+    used_f = fpair.points[fit.inliers]
+    t0 = time.perf_counter()
+    body = fdet.body if fdet is not None else None
+    if body is not None and body.any():
+        pts = body_points(body, fdet.affine if fdet else np.eye(4))
+    else:
+        pts = used_f
+    tre = tre_summary(used_f, fit.fle_rms, pts)
+    t_tre = time.perf_counter() - t0
+    fle_det = combined_fle(fpair.fle_rms(), mpair.fle_rms())
+    report: dict[str, Any] = {
+        "method": "fiducial",
+        "transform_kind": "similarity" if similarity else "rigid",
+        "direction": "fixed -> moving (ITK convention)",
+        "holes_found": {"fixed": len(fm), "moving": len(mm)},
+        "fixed": fdet.summary() if fdet else {"source": "points given by hand", "count": len(fm)},
+        "moving": mdet.summary() if mdet else {"source": "points given by hand", "count": len(mm)},
+        "matched_pairs": len(pairs),
+        "used_pairs": fit.n_used,
+        "outliers": [fpair.names[i] for i in np.flatnonzero(~fit.inliers)],
+        "match": None
+        if match is None
+        else {
+            "support": match.support,
+            "runner_up_support": match.runner_up,
+            "hypotheses": match.hypotheses,
+            "tolerance_mm": tol_mm,
+        },
+        "pairs": _pairs_table(fpair, mpair, fit),
+        "fre_rms_mm": _r(fit.fre_rms),
+        "fre_threshold_mm": max_fre_mm,
+        "fle": {
+            "from_residuals_mm": _r(fit.fle_rms),
+            "from_detection_mm": {
+                "fixed": _r(fpair.fle_rms()),
+                "moving": _r(mpair.fle_rms()),
+                "combined": _r(fle_det),
+            },
+        },
+        "predicted_tre": {
+            **{k: _r(v) for k, v in tre.items()},
+            "fle_used_mm": _r(fit.fle_rms),
+            "over": "fixed body mask" if body is not None else "markers",
+        },
+        "held_out": _leave_one_out(used_f, mpair.points[fit.inliers], similarity),
+        "transform": {
+            "matrix": np.round(fit.transform.matrix(), 8).tolist(),
+            "rotation_deg": _r(fit.transform.rotation_angle_deg(), 4),
+            "scale": _r(fit.transform.scale, 8),
+        },
+    }
+    if truth is not None and truth_points is not None and len(truth_points):
+        report["truth"] = _truth_section(
+            fit.transform, used_f, fit.fle_rms, truth, np.asarray(truth_points, dtype=float)
+        )
+    report["seconds"] = {
+        "detect_fixed": round(t_fix, 3),
+        "detect_moving": round(t_mov, 3),
+        "match": round(t_match, 3),
+        "fit": round(t_fit, 3),
+        "tre_map": round(t_tre, 3),
+        "total": round(time.perf_counter() - t_start, 3),
+    }
+    return FiducialResult(fit.transform, fpair, mpair, fm, mm, fdet, mdet, report)
