@@ -80,5 +80,126 @@ def convert(src: Path, dst: Path, ngff: str, chunks: int | None, series: str | N
     click.echo(f"wrote {dst}")
 
 
+# ---- fiducials and registration -----------------------------------------------------------------
+@main.group()
+def fiducials() -> None:
+    """Marker holes of the animal holder: detection."""
+
+
+@fiducials.command("detect")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="markers.json (a Slicer .mrk.json is written beside it).",
+)
+@click.option(
+    "--modality",
+    type=click.Choice(["CT", "MR"], case_sensitive=False),
+    default=None,
+    help="Scan modality (guessed from the values when not given).",
+)
+def fiducials_detect(images: tuple[Path, ...], output: Path, modality: str | None) -> None:
+    """Find the marker holes in IMAGE (several IMAGEs = channels of one scan, e.g. water fat)."""
+    from mousereg.fiducials.files import detect_files
+
+    _print_json(detect_files(images, output, modality=modality))
+
+
+@main.command()
+@click.option(
+    "--fixed",
+    "fixed",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Fixed scan (the MRI); repeat for channels (water, fat).",
+)
+@click.option(
+    "--moving",
+    "moving",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Moving scan (the CT); repeat for channels.",
+)
+@click.option("-o", "--outdir", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--mode",
+    type=click.Choice(["fiducial", "rigid", "affine", "deformable"]),
+    default="deformable",
+    show_default=True,
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["elastix", "ants"]),
+    default="elastix",
+    show_default=True,
+    help="Intensity registration backend.",
+)
+@click.option(
+    "--fixed-points",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Markers of the fixed scan by hand (CSV x,y,z LPS mm, or Slicer .mrk.json).",
+)
+@click.option(
+    "--moving-points",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Markers of the moving scan by hand (CSV or Slicer .mrk.json).",
+)
+@click.option("--similarity", is_flag=True, help="Fit an isotropic scale in the fiducial stage.")
+@click.option(
+    "--max-fre",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Refuse a marker fit with a larger RMS residual (mm).",
+)
+def register(
+    fixed: tuple[Path, ...],
+    moving: tuple[Path, ...],
+    outdir: Path,
+    mode: str,
+    backend: str,
+    fixed_points: Path | None,
+    moving_points: Path | None,
+    similarity: bool,
+    max_fre: float,
+) -> None:
+    """Register MOVING onto FIXED; writes transform.h5 (fixed -> moving), inverse.h5,
+    report.json and the markers of both scans into OUTDIR."""
+    from mousereg.registration.pipeline import register_files
+
+    report = register_files(
+        fixed,
+        moving,
+        outdir,
+        mode=mode,
+        backend=backend,
+        fixed_points=fixed_points,
+        moving_points=moving_points,
+        similarity=similarity,
+        max_fre_mm=max_fre,
+    )
+    fid = report.get("fiducial", {})
+    click.echo(
+        json.dumps(
+            {
+                "outdir": str(outdir),
+                "holes_found": fid.get("holes_found"),
+                "matched_pairs": fid.get("matched_pairs"),
+                "fre_rms_mm": fid.get("fre_rms_mm"),
+                "predicted_tre": fid.get("predicted_tre"),
+                "seconds_total": report.get("seconds_total"),
+            },
+            indent=2,
+        )
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
