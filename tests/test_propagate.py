@@ -1,0 +1,124 @@
+"""Tests for mousereg.propagate: labels CT -> MRI and back against analytic truth."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from mousereg.errors import InputError
+from mousereg.labels import Label, LabelTable
+from mousereg.propagate import propagate
+from mousereg.registration import Transform
+from mousereg.volume import Volume
+
+# Three ellipsoid "organs" in CT physical space: value, centre (mm), semi-axes (mm).
+ORGANS = (
+    (11, (0.0, 0.0, 0.0), (6.0, 4.0, 3.0)),  # liver
+    (10, (3.0, 2.0, -4.0), (2.0, 1.5, 2.5)),  # kidney
+    (8, (-3.0, -1.0, 4.0), (2.5, 2.0, 2.0)),  # heart
+)
+
+
+def _paint(points: np.ndarray) -> np.ndarray:
+    """The organ label at each CT physical point."""
+    out = np.zeros(len(points), dtype=np.uint8)
+    for value, centre, axes in ORGANS:
+        inside = (((points - np.asarray(centre)) / np.asarray(axes)) ** 2).sum(axis=1) <= 1
+        out[inside] = value
+    return out
+
+
+def _grid_points(v: Volume) -> np.ndarray:
+    zz, yy, xx = np.meshgrid(*(np.arange(n) for n in v.shape), indexing="ij")
+    return v.index_to_physical(np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1))
+
+
+def _dice(a: np.ndarray, b: np.ndarray, value: int) -> float:
+    x, y = a == value, b == value
+    return float(2 * (x & y).sum() / (x.sum() + y.sum()))
+
+
+@pytest.fixture(scope="module")
+def ct() -> Volume:
+    return Volume(
+        da.zeros((56, 48, 64), chunks=24, dtype=np.float32),
+        spacing=(0.28, 0.28, 0.28),
+        origin=(-9.0, -6.7, -7.7),
+    )
+
+
+@pytest.fixture(scope="module")
+def mri() -> Volume:
+    """A coronal, anisotropic MRI grid (slices along y)."""
+    coronal = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
+    return Volume(
+        da.zeros((20, 44, 48), chunks=16, dtype=np.float32),
+        spacing=(0.416, 0.416, 0.8),
+        origin=(-10.0, 8.0, -9.0),
+        direction=coronal,
+    )
+
+
+@pytest.fixture(scope="module")
+def transform(mri: Volume) -> Transform:
+    """MRI -> CT: a smooth soft-tissue displacement (<= 0.6 mm) then the holder's rigid motion."""
+    zz, yy, xx = np.meshgrid(*(np.arange(n) for n in mri.shape), indexing="ij")
+    f = np.stack([0.6 * np.sin(xx / 9.0), 0.4 * np.cos(yy / 8.0), 0.5 * np.sin(zz / 6.0)])
+    field = Transform.from_displacement_field(mri.with_array(f, channel_names=("x", "y", "z")))
+    rigid = sitk.Euler3DTransform((0.0, 0.0, 0.0), 0.05, -0.08, 0.1, (0.7, -0.4, 0.3))
+    return field.then(Transform(rigid))
+
+
+@pytest.fixture(scope="module")
+def ct_labels(ct: Volume) -> Volume:
+    lab = _paint(_grid_points(ct)).reshape(ct.shape)
+    table = LabelTable.default().subset([v for v, _, _ in ORGANS])
+    return ct.with_array(da.from_array(lab, chunks=24), labels=table, modality="labels")
+
+
+@pytest.fixture(scope="module")
+def mri_truth(mri: Volume, transform: Transform, ct_labels: Volume) -> Volume:
+    """MRI labels painted analytically at T(p): the organ at the CT point each MRI voxel sees."""
+    lab = _paint(transform.transform_points(_grid_points(mri))).reshape(mri.shape)
+    return mri.with_array(da.from_array(lab, chunks=16), labels=ct_labels.labels)
+
+
+@pytest.mark.parametrize("method", ["label", "nearest"])
+def test_ct_labels_onto_mri(ct_labels, transform, mri, mri_truth, method: str) -> None:
+    out = propagate(ct_labels, transform, mri, method=method)
+    assert out.same_grid(mri) and out.labels == ct_labels.labels and out.dtype == np.uint8
+    got, truth = out.compute(), mri_truth.compute()
+    for value, _, _ in ORGANS:
+        assert _dice(got, truth, value) > 0.9, value
+    assert set(np.unique(got)) <= {0, *(v for v, _, _ in ORGANS)}
+
+
+def test_mri_labels_back_onto_ct(ct_labels, transform, ct, mri_truth) -> None:
+    out = propagate(mri_truth, transform, ct, inverse=True, inverse_spacing=0.5)
+    assert out.same_grid(ct) and out.labels == ct_labels.labels
+    got, truth = out.compute(), ct_labels.compute()
+    # The MRI covers only part of the CT: compare where the MRI slab reaches.
+    covered = got > 0
+    assert covered.sum() > 0.3 * (truth > 0).sum()
+    for value, _, _ in ORGANS:
+        assert _dice(np.where(covered, got, 0), np.where(covered, truth, 0), value) > 0.85
+
+
+def test_bad_inputs(ct_labels: Volume, transform: Transform, mri: Volume) -> None:
+    floats = ct_labels.with_array(ct_labels.data.astype(np.float32))
+    with pytest.raises(InputError, match="not integers"):
+        propagate(floats, transform, mri)
+    with pytest.raises(InputError, match="reference"):
+        propagate(ct_labels, transform, None)
+    other = LabelTable([Label(11, "spleen"), Label(10, "kidney"), Label(8, "heart")])
+    with pytest.raises(InputError, match="disagree"):
+        propagate(ct_labels, transform, mri, table=other)
+    with pytest.raises(InputError, match="disagree"):
+        propagate(ct_labels, transform, mri.with_array(mri.data, labels=other))
+    too_small = ct_labels.with_array(ct_labels.data, labels=LabelTable([Label(11, "liver")]))
+    with pytest.raises(InputError, match="not in its label table"):
+        propagate(too_small, transform, mri)
+    with pytest.raises(InputError, match="method"):
+        propagate(ct_labels, transform, mri, method="linear")
