@@ -8,6 +8,7 @@ than silent zeros.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,9 +23,24 @@ from mousereg.labels import LabelTable
 from mousereg.volume import Volume, check_direction
 
 
+def _is_plain_array(path: Path) -> bool:
+    if (path / ".zarray").is_file():
+        return True
+    meta_file = path / "zarr.json"
+    if not meta_file.is_file():
+        return False
+    try:
+        return bool(json.loads(meta_file.read_text()).get("node_type") == "array")
+    except (json.JSONDecodeError, AttributeError):
+        return False
+
+
 def _open_group(path: Path) -> Any:
     import zarr
 
+    if _is_plain_array(path):
+        msg = f"{path}: a plain Zarr array, not an OME-NGFF image group; convert it to OME-Zarr"
+        raise InputError(msg)
     try:
         return zarr.open_group(str(path), mode="r")
     except (FileNotFoundError, KeyError, ValueError) as exc:
