@@ -201,5 +201,59 @@ def register(
     )
 
 
+# ---- batch: run ------------------------------------------------------------------------------
+EXIT_JOBS_FAILED = 1
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(path_type=Path))
+@click.option(
+    "--manifest",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="CSV manifest or ISA-Tab study (folder or i_*.txt).",
+)
+@click.option("-o", "--outdir", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--cluster",
+    default="local",
+    show_default=True,
+    help="local, slurm, pbs (profiles in pipelines/clusters/), a profile YAML, or tcp://HOST:PORT.",
+)
+@click.option("--workers", type=int, default=None, help="Workers (SLURM/PBS: jobs).")
+@click.option("--threads", type=int, default=None, help="ITK/elastix/ANTs threads per job.")
+@click.option("--retries", type=int, default=None, help="Retries of a job (default: the spec's).")
+def run(
+    pipeline: Path,
+    manifest: Path,
+    outdir: Path,
+    cluster: str,
+    workers: int | None,
+    threads: int | None,
+    retries: int | None,
+) -> None:
+    """Run PIPELINE (pipelines/*.yaml) over every row of MANIFEST on a Dask cluster.
+
+    Re-running into the same OUTDIR skips the jobs that are done and redoes what changed. Exit
+    status 1 when any job failed, 2 for errors in the inputs (manifest, pipeline, profile).
+    """
+    from mousereg.batch import run_pipeline
+
+    summary = run_pipeline(
+        pipeline,
+        manifest,
+        outdir,
+        cluster=cluster,
+        workers=workers,
+        threads=threads,
+        retries=retries,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    click.echo(summary.table())
+    click.echo(f"summary: {summary.outdir / 'summary.tsv'}")
+    if not summary.ok:
+        sys.exit(EXIT_JOBS_FAILED)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
