@@ -1,0 +1,114 @@
+"""Is this CT in Hounsfield units? A check of the scale from the histogram.
+
+Air should peak near −1000 HU and soft tissue near 0…+100 HU. A CT that is clearly on another
+scale — linear attenuation in cm⁻¹ or mm⁻¹ (values 0…~5) or unsigned detector counts (0…4095 or
+0…65535, integers) — is refused with what to do; a CT whose peaks are off is accepted with a
+warning that goes to the log and into the µ-map's metadata.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import dask.array as da
+import numpy as np
+
+from mousereg.errors import InputError
+
+log = logging.getLogger(__name__)
+
+AIR_WINDOW = (-1200.0, -700.0)
+TISSUE_WINDOW = (-60.0, 250.0)
+AIR_TOLERANCE = 60.0  # HU
+TISSUE_EXPECTED = (-20.0, 120.0)  # HU
+SAMPLE_VOXELS = 2_000_000
+MIN_PEAK_FRACTION = 0.002  # of all voxels, for a peak to count as present
+
+
+@dataclasses.dataclass(frozen=True)
+class HUCheck:
+    """Outcome of the HU scale check: measured peaks and warnings (empty = calibrated)."""
+
+    air_peak: float | None
+    tissue_peak: float | None
+    p01: float
+    p99: float
+    warnings: tuple[str, ...]
+
+    @property
+    def calibrated(self) -> bool:
+        """True when no warning was raised."""
+        return not self.warnings
+
+    def metadata(self) -> dict[str, object]:
+        """JSON-friendly summary."""
+        return {
+            "air_peak_hu": self.air_peak,
+            "tissue_peak_hu": self.tissue_peak,
+            "p0.1_p99.9": [self.p01, self.p99],
+            "calibrated": self.calibrated,
+            "warnings": list(self.warnings),
+        }
+
+
+def _sample(data: da.Array) -> np.ndarray:
+    step = max(1, round((data.size / SAMPLE_VOXELS) ** (1 / 3)))
+    return np.asarray(data[::step, ::step, ::step].compute(), dtype=np.float64).ravel()
+
+
+def _peak(values: np.ndarray, window: tuple[float, float], bin_width: float = 10.0) -> float | None:
+    inside = values[(values >= window[0]) & (values < window[1])]
+    if inside.size < MIN_PEAK_FRACTION * values.size:
+        return None
+    bins = np.arange(window[0], window[1] + bin_width, bin_width)
+    counts, edges = np.histogram(inside, bins=bins)
+    counts = np.convolve(counts, np.ones(3) / 3, mode="same")
+    i = int(np.argmax(counts))
+    return float((edges[i] + edges[i + 1]) / 2)
+
+
+def refuse_non_hu(values: np.ndarray, source: str) -> None:
+    """Raise InputError when the values are clearly not Hounsfield units."""
+    lo, hi = np.percentile(values, [0.1, 99.9])
+    calibrate = "--calibrate air=VALUE_IN_AIR,water=VALUE_IN_WATER"
+    if lo >= -0.5 and hi <= 10.0:
+        msg = (
+            f"{source}: values {lo:.3g}…{hi:.3g} look like linear attenuation coefficients, "
+            f"not HU; convert to HU = 1000·(µ − µwater)/µwater or pass {calibrate}"
+        )
+        raise InputError(msg)
+    integer = bool(np.all(np.mod(values[:10000], 1.0) == 0))
+    if lo >= 0.0 and integer and hi > 255:
+        msg = (
+            f"{source}: values {lo:.0f}…{hi:.0f} are non-negative integers (raw detector counts?), "
+            f"not HU; export the scanner's HU-calibrated reconstruction or pass {calibrate}"
+        )
+        raise InputError(msg)
+
+
+def check_hu(data: da.Array, source: str = "CT", *, strict: bool = True) -> HUCheck:
+    """Check the HU scale of a CT (subsampled); refuse non-HU scales when ``strict``."""
+    values = _sample(data)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        msg = f"{source}: the CT has no finite values"
+        raise InputError(msg)
+    if strict:
+        refuse_non_hu(values, source)
+    lo, hi = (float(v) for v in np.percentile(values, [0.1, 99.9]))
+    air, tissue = _peak(values, AIR_WINDOW), _peak(values, TISSUE_WINDOW)
+    warnings = []
+    if air is None:
+        warnings.append("no air peak between -1200 and -700 HU: the air level cannot be checked")
+    elif abs(air + 1000.0) > AIR_TOLERANCE:
+        warnings.append(f"air peaks at {air:.0f} HU, not -1000: the CT looks uncalibrated")
+    if tissue is None:
+        warnings.append("no soft-tissue peak between -60 and 250 HU")
+    elif not TISSUE_EXPECTED[0] <= tissue <= TISSUE_EXPECTED[1]:
+        warnings.append(
+            f"soft tissue peaks at {tissue:.0f} HU, outside 0..100: the CT looks uncalibrated"
+        )
+    for w in warnings:
+        log.warning("%s: %s; consider --calibrate", source, w)
+    return HUCheck(air, tissue, round(lo, 2), round(hi, 2), tuple(warnings))
