@@ -25,6 +25,7 @@ from mousereg.volume import Volume
 log = logging.getLogger(__name__)
 
 HOLDER_MODES = ("keep", "remove")
+DEFAULT_KVP = 55.0  # the dataset's micro-CT protocols (55 kV; 65 kV for ultra-focus)
 # Body tissue for holder removal (HU, block-averaged at 0.5 mm): lung, fat and soft tissue, but
 # not the holder's plastic (+150 HU and up) nor the air around.
 BODY_HU = (-500.0, 125.0)
@@ -77,7 +78,7 @@ def _build_model(
 def mumap_from_ct(
     ct: Volume,
     *,
-    kvp: float = 55.0,
+    kvp: float = DEFAULT_KVP,
     model: str = "materials",
     effective_kev: float | None = None,
     calibration: str | None = None,
@@ -139,3 +140,8 @@ def mumap_from_ct(
         "grid": {"spacing_xyz_mm": list(mu.spacing), "shape_zyx": list(mu.shape)},
     }
     return CTMuMap(mu.with_array(mu.data, modality="mu511"), metadata)
+
+
+def ct_to_mu(ct: Volume, *, kvp: float | None = None, **options: Any) -> Volume:
+    """Just the µ511 Volume of :func:`mumap_from_ct` (same options; ``kvp`` None = 55 kV)."""
+    return mumap_from_ct(ct, kvp=DEFAULT_KVP if kvp is None else kvp, **options).mumap
