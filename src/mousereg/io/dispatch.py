@@ -4,8 +4,8 @@
 suffix             format                                     write
 =================  =========================================  ======
 ``.zarr``          OME-Zarr (NGFF 0.4 default, 0.5)           yes
-``.nii``           NIfTI-1, read lazily (memory-mapped)       yes
-``.nii.gz``        NIfTI-1, gzip                              yes
+``.nii``           NIfTI-1/2, read lazily (memory-mapped)     yes
+``.nii.gz``        NIfTI-1/2, gzip                            yes
 ``.nrrd .nhdr``    NRRD                                       yes
 ``.mha .mhd``      MetaImage                                  yes
 ``.mnc``           MINC-2 (what SimpleITK reads)              yes
@@ -64,10 +64,10 @@ def read_volume(path: str | os.PathLike[str], *, series: str | None = None) -> V
         from mousereg.io.dicom import read_dicom_series
 
         return read_dicom_series(p, series=series)
-    if suffix == ".nii":
-        from mousereg.io.nifti import read_nifti_lazy
+    if suffix in (".nii", ".nii.gz"):
+        from mousereg.io.nifti import read_nifti
 
-        return read_nifti_lazy(p)
+        return read_nifti(p)
     if suffix in SITK_SUFFIXES:
         from mousereg.io.sitk_formats import read_sitk
 
