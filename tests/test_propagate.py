@@ -122,3 +122,58 @@ def test_bad_inputs(ct_labels: Volume, transform: Transform, mri: Volume) -> Non
         propagate(too_small, transform, mri)
     with pytest.raises(InputError, match="method"):
         propagate(ct_labels, transform, mri, method="linear")
+
+
+def test_cli_propagate_both_ways(tmp_path, ct_labels, transform, ct, mri, mri_truth) -> None:
+    from click.testing import CliRunner
+
+    from mousereg.cli import main
+    from mousereg.io import read_volume, write_volume
+
+    write_volume(ct_labels, tmp_path / "ct_labels.zarr")
+    write_volume(mri, tmp_path / "mri.nii.gz")
+    write_volume(ct, tmp_path / "ct.nii.gz")
+    write_volume(mri_truth, tmp_path / "mr_labels.nii.gz")
+    transform.write(tmp_path / "transform.h5")
+    runner = CliRunner()
+    args = ["propagate", str(tmp_path / "ct_labels.zarr"), "--transform"]
+    args += [str(tmp_path / "transform.h5"), "--reference", str(tmp_path / "mri.nii.gz")]
+    res = runner.invoke(main, [*args, "-o", str(tmp_path / "in_mri.zarr")])
+    assert res.exit_code == 0, res.output
+    out = read_volume(tmp_path / "in_mri.zarr")
+    assert out.labels == ct_labels.labels and out.same_grid(mri, tol=1e-4)
+    assert _dice(out.compute(), mri_truth.compute(), 11) > 0.9
+    back = [str(tmp_path / "mr_labels.nii.gz"), "--transform", str(tmp_path / "transform.h5")]
+    back += ["--reference", str(tmp_path / "ct.nii.gz"), "--inverse", "--method", "nearest"]
+    res = runner.invoke(main, ["propagate", *back, "-o", str(tmp_path / "in_ct.nii.gz")])
+    assert res.exit_code == 0, res.output
+    got = read_volume(tmp_path / "in_ct.nii.gz").compute()
+    covered = got > 0
+    assert _dice(got, np.where(covered, ct_labels.compute(), 0), 11) > 0.85
+
+
+def test_cli_propagate_bad_inputs(tmp_path, ct_labels, mri, transform) -> None:
+    from click.testing import CliRunner
+
+    from mousereg.cli import main
+    from mousereg.io import write_volume
+
+    write_volume(ct_labels, tmp_path / "labels.nii.gz")
+    write_volume(mri, tmp_path / "mri.nii.gz")  # float32: not a label map
+    transform.write(tmp_path / "t.h5")
+    (tmp_path / "bogus.h5").write_text("not a transform")
+    runner = CliRunner()
+
+    def run(labels: str, t: str, ref: str) -> tuple[int, str]:
+        args = ["propagate", str(tmp_path / labels), "--transform", str(tmp_path / t)]
+        args += ["--reference", str(tmp_path / ref), "-o", str(tmp_path / "out.nii.gz")]
+        res = runner.invoke(main, args)
+        return res.exit_code, res.output
+
+    code, out = run("labels.nii.gz", "bogus.h5", "mri.nii.gz")
+    assert code == 2 and "not an ITK transform" in out and "Traceback" not in out
+    code, out = run("mri.nii.gz", "t.h5", "mri.nii.gz")
+    assert code == 2 and "not integers" in out
+    code, out = run("labels.nii.gz", "t.h5", "missing.nii.gz")
+    assert code == 2 and "missing.nii.gz" in out
+    assert not (tmp_path / "out.nii.gz").exists()

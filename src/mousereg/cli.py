@@ -255,6 +255,67 @@ def run(
         sys.exit(EXIT_JOBS_FAILED)
 
 
+# ---- labels: propagate, evaluate ---------------------------------------------------------------
+@main.command()
+@click.argument("labels", type=click.Path(path_type=Path))
+@click.option(
+    "--transform",
+    "transform",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="ITK transform file (fixed -> moving), e.g. transform.h5 from `mousereg register`.",
+)
+@click.option(
+    "--reference", required=True, type=click.Path(path_type=Path), help="Grid to put labels on."
+)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--inverse", is_flag=True, help="Use the inverse transform (LABELS on the fixed grid)."
+)
+@click.option(
+    "--method",
+    type=click.Choice(["label", "nearest"]),
+    default="label",
+    show_default=True,
+    help="label: per-label linear + arg-max (smooth boundaries); nearest: nearest neighbour.",
+)
+@click.option("--table", type=click.Path(path_type=Path), default=None, help="Label table.")
+def propagate(
+    labels: Path,
+    transform: Path,
+    reference: Path,
+    output: Path,
+    inverse: bool,
+    method: str,
+    table: Path | None,
+) -> None:
+    """Carry the label map LABELS onto the grid of --reference through --transform."""
+    from mousereg.propagate import propagate_file
+
+    out = propagate_file(
+        labels, transform, reference, output, inverse=inverse, method=method, table=table
+    )
+    click.echo(f"wrote {output} ({'x'.join(map(str, out.size))}, labels {out.labels or 'none'})")
+
+
+@main.command()
+@click.argument("pred", type=click.Path(path_type=Path))
+@click.argument("truth", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
+@click.option("--tau", type=float, default=0.5, show_default=True, help="NSD tolerance, mm.")
+@click.option("--table", type=click.Path(path_type=Path), default=None, help="Label table.")
+def evaluate(pred: Path, truth: Path, output: Path, tau: float, table: Path | None) -> None:
+    """Dice, Jaccard, ASSD, HD95, NSD and volume difference per label of PRED against TRUTH."""
+    from mousereg.metrics import evaluate_file
+
+    doc = evaluate_file(pred, truth, output, tau_mm=tau, table=table)
+    for row in doc["labels"]:
+        hd95 = "n/a" if row["hd95_mm"] is None else f"{row['hd95_mm']:.3f} mm"
+        click.echo(f"{row['name']:>14}  dice {row['dice']:.3f}  hd95 {hd95}")
+    mean = doc["mean"]["dice"]
+    click.echo(f"mean dice {'n/a' if mean is None else f'{mean:.3f}'}; wrote {output}")
+
+
 # ---- PET mu-maps: mumap ct, mumap mr, mumap compare --------------------------------------------
 @main.group()
 def mumap() -> None:

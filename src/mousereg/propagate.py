@@ -7,6 +7,9 @@ grid with ``propagate(ct_labels, transform, mri)`` and MRI labels onto the CT gr
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -102,3 +105,25 @@ def propagate(
         t = t.inverse(reference, spacing=inverse_spacing)
     out = resample(labels, reference, t, interpolation=method, default_value=0)
     return out.with_array(out.data, labels=chosen, modality=labels.modality or "labels")
+
+
+def propagate_file(
+    labels: str | os.PathLike[str],
+    transform: str | os.PathLike[str],
+    reference: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    inverse: bool = False,
+    method: str = "label",
+    table: str | os.PathLike[str] | None = None,
+) -> Volume:
+    """:func:`propagate` from files to a file (what ``mousereg propagate`` runs); returns it."""
+    from mousereg.io import read_volume, write_volume
+
+    lab = read_volume(labels)
+    ref = read_volume(reference)
+    t = Transform.read(transform)
+    names = LabelTable.read(Path(table)) if table is not None else None
+    out = propagate(lab, t, ref, inverse=inverse, method=method, table=names)
+    write_volume(out, output)
+    return out
