@@ -10,11 +10,14 @@ y = column direction, z = their cross product; origin = first slice's ImagePosit
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mousereg.errors import InputError
+from mousereg.io.native_stderr import native_stderr, reason
 from mousereg.volume import Volume
 
 ORIENTATION_TOL = 1e-4
@@ -122,29 +125,30 @@ def sort_slices(folder: Path, slices: list[Slice]) -> tuple[list[Slice], np.ndar
     return order, direction, mean
 
 
+def _execute(read: Callable[[], Any], where: Path, hint: str) -> Any:
+    """Run a SimpleITK read, turning its failure (and what GDCM printed) into one line."""
+    with native_stderr() as lines:
+        try:
+            return read()
+        except RuntimeError as exc:
+            failure = exc
+    msg = f"{where}: the DICOM pixels cannot be read ({reason(failure, lines)}); {hint}"
+    raise InputError(msg) from failure
+
+
 def read_dicom_series(folder: Path, *, series: str | None = None, chunks: int = 64) -> Volume:
     """Read one DICOM series from a folder (``series``: its SeriesInstanceUID, if several)."""
     import SimpleITK as sitk
 
     chosen = _choose(folder, list_series(folder), series)
     if len(chosen) == 1 and chosen[0].frames > 1:
-        try:
-            img = sitk.ReadImage(str(chosen[0].path))
-        except RuntimeError as exc:
-            msg = (
-                f"{chosen[0].path}: cannot read the multi-frame DICOM ({exc}); export it as slices"
-            )
-            raise InputError(msg) from exc
+        path = chosen[0].path
+        img = _execute(lambda: sitk.ReadImage(str(path)), path, "export the frames as slices")
         return Volume.from_sitk(img, chunks=chunks, modality="DICOM")
     order, direction, dz = sort_slices(folder, chosen)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(s.path) for s in order])
-    try:
-        img = reader.Execute()
-    except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()[-1]
-        msg = f"{folder}: the DICOM pixels cannot be read ({reason}); is a file truncated?"
-        raise InputError(msg) from exc
+    img = _execute(reader.Execute, folder, "is a file truncated?")
     if img.GetDimension() == 2:
         img = sitk.JoinSeries([img])
     row_spacing, col_spacing = order[0].pixel_spacing

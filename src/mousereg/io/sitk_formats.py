@@ -15,7 +15,8 @@ from typing import Any
 
 from mousereg.errors import InputError
 from mousereg.io.atomic import atomic_path, temporary_sibling
-from mousereg.volume import Volume
+from mousereg.io.native_stderr import native_stderr, reason
+from mousereg.volume import Volume, check_direction
 
 CHANNELS_KEY = "mousereg_channel_names"
 MODALITY_KEY = "mousereg_modality"
@@ -23,21 +24,20 @@ KEEPS_METADATA = (".nrrd", ".nhdr", ".mha", ".mhd")
 DETACHED = (".mhd", ".nhdr")
 
 
-def _reason(exc: Exception) -> str:
-    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    text = lines[-1] if lines else type(exc).__name__
-    return text.split(": ", 1)[-1][:160]
-
-
 def read_sitk(path: Path, *, chunks: int = 64) -> Volume:
     """Read one image file with SimpleITK."""
     import SimpleITK as sitk
 
-    try:
-        img = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        msg = f"{path}: cannot be read as an image ({_reason(exc)}); is it truncated?"
-        raise InputError(msg) from exc
+    with native_stderr() as lines:
+        try:
+            img = sitk.ReadImage(str(path))
+        except RuntimeError as exc:
+            failure: RuntimeError | None = exc
+        else:
+            failure = None
+    if failure is not None:
+        msg = f"{path}: cannot be read as an image ({reason(failure, lines)}); is it truncated?"
+        raise InputError(msg) from failure
     names: tuple[str, ...] = ()
     if img.HasMetaDataKey(CHANNELS_KEY):
         try:
@@ -47,11 +47,11 @@ def read_sitk(path: Path, *, chunks: int = 64) -> Volume:
     if len(names) != img.GetNumberOfComponentsPerPixel() or len(names) == 1:
         names = ()
     modality = img.GetMetaData(MODALITY_KEY) if img.HasMetaDataKey(MODALITY_KEY) else ""
-    try:
-        return Volume.from_sitk(img, chunks=chunks, channel_names=names, modality=modality)
-    except InputError as exc:
-        msg = f"{path}: {exc}"
-        raise InputError(msg) from exc
+    check_direction(img.GetDirection(), source=str(path))
+    if img.GetDimension() != 3:
+        msg = f"{path}: has {img.GetDimension()} dimensions; mousereg reads 3-D volumes"
+        raise InputError(msg)
+    return Volume.from_sitk(img, chunks=chunks, channel_names=names, modality=modality)
 
 
 def write_sitk(volume: Volume, path: Path, suffix: str) -> None:
@@ -65,15 +65,20 @@ def write_sitk(volume: Volume, path: Path, suffix: str) -> None:
         if volume.modality:
             img.SetMetaData(MODALITY_KEY, volume.modality)
     compress = suffix in (".nii.gz", ".nrrd", ".mha")
-    try:
-        if suffix in DETACHED:
-            _write_detached(img, path)
+    with native_stderr() as lines:
+        try:
+            if suffix in DETACHED:
+                _write_detached(img, path)
+            else:
+                with atomic_path(path) as tmp:
+                    sitk.WriteImage(img, str(tmp), useCompression=compress)
+        except RuntimeError as exc:
+            failure: RuntimeError | None = exc
         else:
-            with atomic_path(path) as tmp:
-                sitk.WriteImage(img, str(tmp), useCompression=compress)
-    except RuntimeError as exc:
-        msg = f"{path}: cannot be written ({_reason(exc)}); check the folder and free space"
-        raise InputError(msg) from exc
+            failure = None
+    if failure is not None:
+        msg = f"{path}: cannot be written ({reason(failure, lines)}); check the folder and space"
+        raise InputError(msg) from failure
 
 
 def _write_detached(img: Any, path: Path) -> None:
