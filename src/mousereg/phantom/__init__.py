@@ -6,5 +6,6 @@ Public API: :func:`make_pair`, :class:`PhantomPair`, :func:`write_study`.
 from __future__ import annotations
 
 from mousereg.phantom.pair import PhantomPair, make_pair
+from mousereg.phantom.study import write_study
 
-__all__ = ["PhantomPair", "make_pair"]
+__all__ = ["PhantomPair", "make_pair", "write_study"]

@@ -50,7 +50,7 @@ SLAB_AXES = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])
 MOVING_BOX = (np.array([-15.0, 0.0, -66.0]), np.array([15.0, 20.0, 52.0]))
 MAX_TILT_DEG = 2.5
 MAX_OFFSET_MM = 100.0
-CHUNKS = 64
+CHUNKS = 128
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
