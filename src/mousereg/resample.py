@@ -78,15 +78,12 @@ def _block_coords(
     z, y, x = (np.arange(s.start, s.stop, dtype=float) for s in slices)
     if index_map is not None:
         a, t = index_map[:3, :3], index_map[:3, 3]
-        return np.stack(
-            [
-                t[k]
-                + a[k, 0] * z[:, None, None]
-                + a[k, 1] * y[None, :, None]
-                + a[k, 2] * x[None, None, :]
-                for k in range(3)
-            ]
-        )
+        coords = np.empty((3, *shape), dtype=np.float64)
+        for k in range(3):
+            coords[k] = (a[k, 2] * x)[None, None, :]
+            coords[k] += (a[k, 1] * y + t[k])[None, :, None]
+            coords[k] += (a[k, 0] * z)[:, None, None]
+        return coords
     zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
     idx = np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1)
     points = idx @ reference_affine[:3, :3].T + reference_affine[:3, 3]
@@ -115,22 +112,19 @@ def _corners(index_map: np.ndarray, slices: tuple[slice, slice, slice]) -> np.nd
     return (pts @ index_map[:3, :3].T + index_map[:3, 3]).T
 
 
-def _interpolate(
-    region: np.ndarray, coords: np.ndarray, interpolation: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Values at ``coords`` (region-relative); for labels also returns the chosen label values."""
+def _interpolate(region: np.ndarray, coords: np.ndarray, interpolation: str) -> np.ndarray:
+    """Values at ``coords`` (region-relative indices, first axis z/y/x)."""
     if interpolation == "linear":
-        return ndimage.map_coordinates(region, coords, order=1, mode="nearest"), None
+        kind = np.float32 if region.dtype == np.float32 else np.float64
+        return ndimage.map_coordinates(region, coords, order=1, mode="nearest", output=kind)
     if interpolation == "bspline":
         coeffs = ndimage.spline_filter(region.astype(np.float64), order=3, mode="mirror")
-        return ndimage.map_coordinates(
-            coeffs, coords, order=3, prefilter=False, mode="mirror"
-        ), None
+        return ndimage.map_coordinates(coeffs, coords, order=3, prefilter=False, mode="mirror")
     if interpolation == "nearest":
         idx = np.floor(coords + 0.5).astype(np.intp)
         for k in range(3):
             np.clip(idx[k], 0, region.shape[k] - 1, out=idx[k])
-        return region[idx[0], idx[1], idx[2]], None
+        return region[idx[0], idx[1], idx[2]]
     # "label": linear interpolation of each label's indicator, then the arg-max.
     values = np.unique(region)
     best = np.full(coords.shape[1:], -1.0)
@@ -142,7 +136,7 @@ def _interpolate(
         better = weight > best
         best[better] = weight[better]
         chosen[better] = v
-    return chosen, chosen
+    return chosen
 
 
 def _warp_block(
@@ -160,11 +154,20 @@ def _warp_block(
     """Interpolate one output block from its source region."""
     coords = _block_coords(*affines, transform, index_map, slices)
     n = np.asarray(source_shape, dtype=float)
+    flat = coords.reshape(3, -1)
+    everywhere = bool(np.all(flat.min(axis=1) >= -0.5) and np.all(flat.max(axis=1) < n - 0.5))
+    for k in range(3):
+        coords[k] -= start[k]
+    if everywhere:  # the common case: no mask, no copies
+        values = _interpolate(np.asarray(region), coords, interpolation)
+        return values.astype(dtype, copy=False)
+    for k in range(3):
+        coords[k] += start[k]
     inside = np.all((coords >= -0.5) & (coords < n[:, None, None, None] - 0.5), axis=0)
     out = np.full(coords.shape[1:], default_value, dtype=dtype)
     if inside.any():
         rel = coords[:, inside] - np.asarray(start, dtype=float)[:, None]
-        values, _ = _interpolate(np.asarray(region), rel, interpolation)
+        values = _interpolate(np.asarray(region), rel, interpolation)
         out[inside] = values.astype(dtype, copy=False)
     return out
 
