@@ -200,10 +200,10 @@ class Volume:
                 return self
             msg = f"volume has no channel {which!r}"
             raise InputError(msg)
-        index = self.channel_names.index(which) if isinstance(which, str) else int(which)
         if isinstance(which, str) and which not in self.channel_names:
             msg = f"volume has no channel {which!r}; it has {list(self.channel_names)}"
             raise InputError(msg)
+        index = self.channel_names.index(which) if isinstance(which, str) else int(which)
         return dataclasses.replace(
             self, data=self.data[index], channel_names=(self.channel_names[index],)
         )
@@ -298,8 +298,7 @@ class Volume:
             msg = "to_itk takes one channel; pass channel="
             raise ValueError(msg)
         arr = np.ascontiguousarray(vol.compute())
-        img = itk.image_view_from_array(arr)
-        img = itk.image_duplicate(img)
+        img = itk.image_from_array(arr)
         img.SetSpacing(vol.spacing)
         img.SetOrigin(vol.origin)
         img.SetDirection(itk.matrix_from_array(np.ascontiguousarray(vol.direction)))

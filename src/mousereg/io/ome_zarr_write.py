@@ -8,6 +8,7 @@ The store is built in a temporary sibling folder and renamed into place on succe
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from mousereg.volume import Volume
 
 DEFAULT_CHUNK = 128
 CHUNK_RANGE = (16, 512)
-ZSTD_LEVEL = 5
+ZSTD_LEVEL = 3
 
 
 def _compressor(zarr_format: int) -> Any:
@@ -91,10 +92,11 @@ def _write_pyramid(
     for i, level in enumerate(levels):
         target = _create_array(group, str(i), (*lead, *level.shape), edge, data.dtype)
         if i == 0:
-            source = data
+            source, budget = data, max_bytes
         else:
             source = downsample(da.from_zarr(arrays[-1]), level.factors, labels=labels)
-        store_by_regions(source, target, max_bytes=max_bytes)
+            budget = max(1, max_bytes // math.prod(level.factors))  # bounds the input read
+        store_by_regions(source, target, max_bytes=budget)
         arrays.append(target)
     return arrays
 
