@@ -177,3 +177,14 @@ def test_write_displacement_field_nifti(tmp_path: Path, field: Transform, grid: 
     np.testing.assert_allclose(
         back.compute(), field.to_displacement_field(grid).compute(), atol=1e-6
     )
+
+
+def test_write_displacement_field_ome_zarr(tmp_path: Path, field: Transform, grid: Volume) -> None:
+    from mousereg.io import read_volume
+
+    field.write_displacement_field(tmp_path / "field.zarr", grid)
+    back = read_volume(tmp_path / "field.zarr")
+    assert back.n_channels == 3 and back.same_grid(grid, tol=1e-6)
+    again = Transform.from_displacement_field(back)
+    pts = grid.index_to_physical(np.random.default_rng(8).uniform(0, 29, size=(300, 3)))
+    assert np.abs(again.transform_points(pts) - field.transform_points(pts)).max() < 1e-5
