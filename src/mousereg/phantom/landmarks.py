@@ -1,4 +1,4 @@
-"""Landmarks inside organs: points at least ~1 mm from every organ boundary, in CT and MRI space."""
+"""Landmarks inside organs: points 0.75 mm or more from any organ boundary, in CT and MRI."""
 
 from __future__ import annotations
 
@@ -12,11 +12,18 @@ from mousereg.phantom.render import GridMap, tissue_at
 from mousereg.phantom.shapes import Shape
 from mousereg.phantom.tissues import label_lut
 
-PER_ORGAN = 3
-CANDIDATES = 400
-_AXES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
-_DIAG = np.array([[a, b, c] for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)], float) * 0.6
-STENCIL = np.vstack([np.zeros((1, 3)), _AXES * 1.0, _DIAG])
+PER_ORGAN = 8
+CANDIDATES = 120
+CLEARANCE_MM = 0.75  # every point of a ball of this radius carries the landmark's label
+
+
+def _ball(radius: float, step: float = 0.25) -> np.ndarray:
+    ticks = np.arange(-radius, radius + 1e-9, step)
+    grid = np.stack(np.meshgrid(ticks, ticks, ticks, indexing="ij"), axis=-1).reshape(-1, 3)
+    return grid[np.sum(grid * grid, axis=1) <= radius**2 + 1e-9]
+
+
+STENCIL = _ball(CLEARANCE_MM)
 
 
 def organ_landmarks(

@@ -70,6 +70,9 @@ class PhantomPair:
     holes_in_mr: np.ndarray
     hole_ids: np.ndarray
     hole_diameters: np.ndarray
+    hole_lengths: np.ndarray
+    hole_axes_ct: np.ndarray  # (N, 3) unit axes in CT space
+    hole_axes_mr: np.ndarray  # (N, 3) unit axes in MRI space
     landmarks: dict[str, np.ndarray]
     kvp: int
     info: dict[str, Any]
@@ -219,6 +222,8 @@ def make_pair(
     inverse = composite([inverse_field.to_sitk(), rigid_inv])
 
     hole_centres = np.array([h.center for h in holes], float)
+    hole_axes = np.array([h.axis for h in holes], float)
+    hole_axes /= np.linalg.norm(hole_axes, axis=1, keepdims=True)
     holes_ct = ct_pose.apply(hole_centres)
     holes_mr = mr_pose.apply(hole_centres)
     idx = ((holes_mr - mr_origin) @ mr_dir) / mr_sp
@@ -267,6 +272,9 @@ def make_pair(
         holes_in_mr=holes_in_mr,
         hole_ids=np.array([h.id for h in holes]),
         hole_diameters=np.array([h.diameter for h in holes]),
+        hole_lengths=np.array([h.length for h in holes]),
+        hole_axes_ct=hole_axes @ ct_pose.rotation.T,
+        hole_axes_mr=hole_axes @ mr_pose.rotation.T,
         landmarks=landmarks,
         kvp=KVP,
         info=info,

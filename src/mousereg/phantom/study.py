@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,7 @@ def write_study(
     seed: int = 0,
     resolution: str = "test",
     fmt: str = "nifti",
+    on_pair: Callable[[str, PhantomPair], None] | None = None,
     **pair_options: Any,
 ) -> Path:
     """Make ``subjects`` pairs and write them with a manifest; returns the manifest's path.
@@ -142,6 +144,7 @@ def write_study(
         seed: study seed (subject ``i`` uses ``seed * 1000 + i``).
         resolution: ``"full"`` or ``"test"``.
         fmt: ``"nifti"`` (``.nii.gz``) or ``"zarr"`` (OME-Zarr).
+        on_pair: called as ``on_pair(subject, pair)`` for every pair while it is in memory.
         **pair_options: passed to :func:`make_pair` (``frame``, ``holes_outside_mr``, ...).
     """
     if fmt not in SUFFIX:
@@ -157,6 +160,8 @@ def write_study(
         pair = make_pair(seed=subject_seed(seed, i), resolution=resolution, **pair_options)
         sub = f"sub-{i:02d}"
         paths = write_pair(pair, out / sub, fmt)
+        if on_pair is not None:
+            on_pair(sub, pair)
         rows.append([sub, 0, "healthy", *(paths[c] for c in MANIFEST_COLUMNS[3:])])
     LabelTable.default().write(out / "labels.json")
     manifest = out / "manifest.csv"
