@@ -58,6 +58,21 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, bo
     return out
 
 
+def assert_valid_ngff(path: Path, version: str, want: Volume) -> None:
+    """ome-zarr-models accepts the store; ngff-zarr reads level 0's scale and translation."""
+    import ngff_zarr
+    import zarr
+
+    if version == "0.4":
+        from ome_zarr_models.v04.image import Image
+    else:
+        from ome_zarr_models.v05.image import Image  # type: ignore[assignment]
+    Image.from_zarr(zarr.open_group(str(path), mode="r"))
+    level0 = ngff_zarr.from_ngff_zarr(str(path)).images[0]
+    np.testing.assert_allclose([level0.scale[a] for a in "xyz"], want.spacing, atol=1e-12)
+    np.testing.assert_allclose([level0.translation[a] for a in "xyz"], want.origin, atol=1e-12)
+
+
 def assert_same(got: Volume, want: Volume) -> None:
     assert got.data.shape == want.data.shape
     assert got.dtype == want.dtype
@@ -86,6 +101,8 @@ def test_format_pair_round_trip(
     write_volume(first, out, **opts)
     second = read_volume(out)
     assert_same(second, original)
+    if suffix == ".zarr":
+        assert_valid_ngff(out, opts["ngff_version"], original)
     if multichannel and src in KEEP_CHANNEL_NAMES and dst in KEEP_CHANNEL_NAMES:
         assert second.channel_names == ("water", "fat")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary left behind"
