@@ -52,6 +52,7 @@ def test_ct_series_stacks_with_header_geometry() -> None:
     datasets = _headers(folder)
     voxels, direction, spacing = _expected(datasets)
     assert vol.shape == (5, 16, 16)
+    assert vol.modality == "CT"
     np.testing.assert_allclose(vol.spacing, [0.488281, 0.488281, 2.5], atol=1e-6)
     np.testing.assert_allclose(vol.spacing, spacing, atol=1e-9)
     np.testing.assert_allclose(vol.direction, direction, atol=1e-9)

@@ -35,6 +35,7 @@ class Slice:
     frames: int
     thickness: float
     description: str
+    modality: str
 
 
 def _slice(path: Path) -> tuple[str, Slice] | None:
@@ -58,6 +59,7 @@ def _slice(path: Path) -> tuple[str, Slice] | None:
         frames=int(ds.get("NumberOfFrames", 1) or 1),
         thickness=float(ds.get("SpacingBetweenSlices", ds.get("SliceThickness", 1.0)) or 1.0),
         description=str(ds.get("SeriesDescription", "")),
+        modality=str(ds.get("Modality", "")),
     )
 
 
@@ -144,7 +146,7 @@ def read_dicom_series(folder: Path, *, series: str | None = None, chunks: int = 
     if len(chosen) == 1 and chosen[0].frames > 1:
         path = chosen[0].path
         img = _execute(lambda: sitk.ReadImage(str(path)), path, "export the frames as slices")
-        return Volume.from_sitk(img, chunks=chunks, modality="DICOM")
+        return Volume.from_sitk(img, chunks=chunks, modality=chosen[0].modality)
     order, direction, dz = sort_slices(folder, chosen)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(s.path) for s in order])
@@ -155,4 +157,4 @@ def read_dicom_series(folder: Path, *, series: str | None = None, chunks: int = 
     img.SetSpacing((col_spacing, row_spacing, dz))
     img.SetOrigin(tuple(float(v) for v in order[0].position))
     img.SetDirection(tuple(float(v) for v in direction.reshape(-1)))
-    return Volume.from_sitk(img, chunks=chunks)
+    return Volume.from_sitk(img, chunks=chunks, modality=order[0].modality)
