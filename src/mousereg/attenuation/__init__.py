@@ -1,7 +1,7 @@
 """PET attenuation (µ) maps at 511 keV from CT and from Dixon MRI, and their error estimates.
 
-Public API: :func:`mumap_from_ct` (:func:`ct_to_mu` for just the map), :func:`mumap_from_mr`, :func:`compare_mumaps`,
-:func:`load_atlas_templates`, :class:`AtlasTemplates`, :func:`make_model`.
+Public API: :func:`mumap_from_ct` (:func:`ct_to_mu` for just the map), :func:`mumap_from_mr`,
+:func:`compare_mumaps`, :func:`load_atlas_templates`, :class:`AtlasTemplates`, :func:`make_model`.
 """
 
 from __future__ import annotations

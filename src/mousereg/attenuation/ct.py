@@ -13,6 +13,7 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+from scipy import ndimage
 
 from mousereg.attenuation import body as body_mod
 from mousereg.attenuation import pet_grid
@@ -26,11 +27,16 @@ log = logging.getLogger(__name__)
 
 HOLDER_MODES = ("keep", "remove")
 DEFAULT_KVP = 55.0  # the dataset's micro-CT protocols (55 kV; 65 kV for ultra-focus)
-# Body tissue for holder removal (HU, block-averaged at 0.5 mm): lung, fat and soft tissue, but
-# not the holder's plastic (+150 HU and up) nor the air around.
-BODY_HU = (-500.0, 125.0)
-BODY_OPEN_MM = 0.6  # opening that cuts the body from the holder where they touch
+# Holder removal. Tissue is anything above AIR_HU except the holder's plastic (+150 HU), i.e.
+# not between PLASTIC_HU; bone (mostly above +400) counts as tissue so the skull joins the head
+# to the body. The body is found on a 0.5 mm grid (opening cuts the thin partial-volume shells
+# of the plastic that touch the skin), then refined at full resolution in a one-coarse-voxel band
+# around its surface with the same rule on lightly smoothed HU.
+AIR_HU = -500.0
+PLASTIC_HU = (125.0, 400.0)
+BODY_OPEN_MM = 0.6
 BODY_CLOSE_MM = 1.0
+REFINE_SIGMA_VOXELS = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,19 +48,28 @@ class CTMuMap:
 
 
 def _body_tissue(hu: np.ndarray) -> np.ndarray:
-    return (hu > BODY_HU[0]) & (hu < BODY_HU[1])
+    plastic = (hu >= PLASTIC_HU[0]) & (hu < PLASTIC_HU[1])
+    return np.asarray((hu > AIR_HU) & ~plastic)
 
 
 def body_mask(hu: Volume) -> da.Array:
-    """A lazy full-resolution body mask of a CT in HU (largest tissue object, holes filled)."""
+    """A lazy full-resolution body mask of a CT in HU (see the constants above)."""
     spacing_zyx = (hu.spacing[2], hu.spacing[1], hu.spacing[0])
     coarse, factors = body_mod.coarse_body_mask(
         hu.data, spacing_zyx, _body_tissue, open_mm=BODY_OPEN_MM, close_mm=BODY_CLOSE_MM
     )
     if not coarse.any():
-        msg = f"CT: no body found (no connected tissue between {BODY_HU[0]} and {BODY_HU[1]} HU)"
+        msg = f"CT: no body found (no connected tissue above {AIR_HU:g} HU besides the holder)"
         raise InputError(msg)
-    return body_mod.upsample_mask(coarse, factors, hu.shape, hu.data.chunks)
+    core = ndimage.binary_erosion(coarse)
+    outer = ndimage.binary_dilation(coarse)
+    chunks = hu.data.chunks
+    core_up = body_mod.upsample_mask(core, factors, hu.shape, chunks)
+    outer_up = body_mod.upsample_mask(outer, factors, hu.shape, chunks)
+    fwhm = REFINE_SIGMA_VOXELS * pet_grid.FWHM_PER_SIGMA * min(hu.spacing)
+    smoothed = pet_grid.smooth(hu, fwhm).data
+    tissue = da.map_blocks(_body_tissue, smoothed, dtype=bool)
+    return core_up | (outer_up & tissue)
 
 
 def hu_to_mu(hu: Volume, model: MuModel) -> Volume:

@@ -1,10 +1,14 @@
 """Dixon 4-class µ-map: air, lung, fat and soft tissue from the water and fat images.
 
-* Signal ``S = water + fat``; tissue is ``S`` above a threshold (Otsu's on ``S``, scaled by
-  :data:`SIGNAL_FRACTION` so that dim tissue such as a T2-dark liver stays tissue).
+* Signal ``S = water + fat``, lightly smoothed (:data:`SMOOTH_MM`) against the magnitude noise;
+  tissue is ``S`` above a threshold: :data:`NOISE_FACTOR` times the background (noise) peak of the
+  histogram, and at least :data:`SIGNAL_FRACTION` of Otsu's threshold — so that dim tissue such
+  as a T2-dark liver stays tissue while the air's Rician noise does not.
 * The body is the largest connected tissue object, closed and with holes filled
-  (:mod:`.body`). The holder's vaseline markers are bright in the fat image but separate objects
-  outside the body, so they drop out; the plastic gives no signal.
+  (:mod:`.body`); its outermost voxels are then peeled where their signal is below
+  :data:`SURFACE_FRACTION` of the tissue next to them (the noise threshold alone puts the edge
+  a voxel too far out in bright tissue). The holder's vaseline markers are bright in the fat
+  image but separate objects outside the body, so they drop out; the plastic gives no signal.
 * Inside the body: fat where the fat fraction ``fat / S`` exceeds :data:`FAT_FRACTION`, soft
   tissue elsewhere; low signal inside the body is lung when it forms a large connected region
   (in a mouse the lung gives almost no MR signal, like air — the body mask is what tells them
@@ -29,6 +33,11 @@ from mousereg.volume import Volume
 
 FAT_FRACTION = 0.5
 SIGNAL_FRACTION = 0.3  # of Otsu's threshold
+NOISE_FACTOR = 2.0  # times the background peak of the signal histogram
+SMOOTH_MM = 0.3
+SURFACE_FRACTION = 0.5
+SURFACE_PASSES = 2
+SURFACE_WINDOW_MM = 1.0
 LUNG_MIN_MM3 = 20.0  # smaller low-signal pockets inside the body are soft tissue
 LUNG_OPEN_MM = 0.4  # opening of the low-signal mask: thin dark shells (bone) are not lung
 CLASSES = ("air", "lung", "fat", "soft tissue")
@@ -58,6 +67,16 @@ def otsu(values: np.ndarray, bins: int = 256) -> float:
     return float(centres[int(np.argmax(between))])
 
 
+def background_peak(signal: np.ndarray, upper: float) -> float:
+    """The mode of the signal histogram below ``upper`` (the noise level of the air)."""
+    low = signal[signal < upper]
+    if low.size == 0:
+        return 0.0
+    counts, edges = np.histogram(low, bins=100)
+    i = int(np.argmax(counts))
+    return float((edges[i] + edges[i + 1]) / 2)
+
+
 def check_dixon(water: Volume, fat: Volume) -> None:
     """Water and fat must be single 3-D images on one grid."""
     for name, v in (("water", water), ("fat", fat)):
@@ -75,6 +94,19 @@ def check_dixon(water: Volume, fat: Volume) -> None:
 
 def _spacing_zyx(volume: Volume) -> tuple[float, float, float]:
     return (volume.spacing[2], volume.spacing[1], volume.spacing[0])
+
+
+def refine_surface(
+    body: np.ndarray, signal: np.ndarray, spacing_zyx: tuple[float, float, float]
+) -> np.ndarray:
+    """Peel surface voxels darker than :data:`SURFACE_FRACTION` of the nearby body signal."""
+    size = tuple(max(3, 2 * round(SURFACE_WINDOW_MM / s / 2) + 1) for s in spacing_zyx)
+    out = body.copy()
+    for _ in range(SURFACE_PASSES):
+        surface = out & ~ndimage.binary_erosion(out)
+        local = ndimage.maximum_filter(np.where(out, signal, 0), size=size)
+        out &= ~(surface & (signal < SURFACE_FRACTION * local))
+    return out
 
 
 def _lung(low: np.ndarray, body: np.ndarray, spacing_zyx: tuple[float, float, float]) -> np.ndarray:
@@ -96,16 +128,18 @@ def _lung(low: np.ndarray, body: np.ndarray, spacing_zyx: tuple[float, float, fl
 def dixon_classes(water: Volume, fat: Volume) -> DixonClasses:
     """Classify every voxel as air, lung, fat or soft tissue."""
     check_dixon(water, fat)
-    w = np.clip(water.compute().astype(np.float32), 0, None)
-    f = np.clip(fat.compute().astype(np.float32), 0, None)
+    spacing = _spacing_zyx(water)
+    sigma = tuple(SMOOTH_MM / s for s in spacing)
+    w = ndimage.gaussian_filter(np.clip(water.compute().astype(np.float32), 0, None), sigma)
+    f = ndimage.gaussian_filter(np.clip(fat.compute().astype(np.float32), 0, None), sigma)
     signal = w + f
     if not np.any(signal > 0):
         msg = "--water/--fat: both images are empty (no signal)"
         raise InputError(msg)
-    threshold = SIGNAL_FRACTION * otsu(signal[signal > 0])
+    otsu_t = otsu(signal[signal > 0])
+    threshold = max(NOISE_FACTOR * background_peak(signal, otsu_t), SIGNAL_FRACTION * otsu_t)
     tissue = signal > threshold
-    spacing = _spacing_zyx(water)
-    body = body_mod.body_from_tissue(tissue, spacing, close_mm=1.0)
+    body = refine_surface(body_mod.body_from_tissue(tissue, spacing, close_mm=1.0), signal, spacing)
     classes = np.full(signal.shape, AIR, dtype=np.uint8)
     fraction = np.divide(f, signal, out=np.zeros_like(signal), where=signal > 0)
     classes[body & tissue] = SOFT

@@ -19,7 +19,9 @@ from mousereg.errors import InputError
 log = logging.getLogger(__name__)
 
 AIR_WINDOW = (-1200.0, -700.0)
-TISSUE_WINDOW = (-60.0, 250.0)
+TISSUE_WINDOW = (-100.0, 300.0)
+TISSUE_CENTRE = 40.0  # HU; of several peaks (soft tissue, holder plastic) the nearest is tissue
+MIN_PEAK_HEIGHT = 0.1  # of the window's highest peak
 AIR_TOLERANCE = 60.0  # HU
 TISSUE_EXPECTED = (-20.0, 120.0)  # HU
 SAMPLE_VOXELS = 2_000_000
@@ -57,15 +59,39 @@ def _sample(data: da.Array) -> np.ndarray:
     return np.asarray(data[::step, ::step, ::step].compute(), dtype=np.float64).ravel()
 
 
-def _peak(values: np.ndarray, window: tuple[float, float], bin_width: float = 10.0) -> float | None:
+def _histogram(
+    values: np.ndarray, window: tuple[float, float], bin_width: float
+) -> tuple[np.ndarray, np.ndarray] | None:
     inside = values[(values >= window[0]) & (values < window[1])]
     if inside.size < MIN_PEAK_FRACTION * values.size:
         return None
     bins = np.arange(window[0], window[1] + bin_width, bin_width)
     counts, edges = np.histogram(inside, bins=bins)
-    counts = np.convolve(counts, np.ones(3) / 3, mode="same")
-    i = int(np.argmax(counts))
-    return float((edges[i] + edges[i + 1]) / 2)
+    smooth = np.convolve(counts, np.ones(3) / 3, mode="same")
+    return smooth, (edges[:-1] + edges[1:]) / 2
+
+
+def _peak(values: np.ndarray, window: tuple[float, float], bin_width: float = 10.0) -> float | None:
+    """The highest histogram peak in ``window``."""
+    hist = _histogram(values, window, bin_width)
+    if hist is None:
+        return None
+    counts, centres = hist
+    return float(centres[int(np.argmax(counts))])
+
+
+def _tissue_peak(values: np.ndarray) -> float | None:
+    """Of the histogram's local maxima in :data:`TISSUE_WINDOW` (soft tissue, holder plastic),
+    the one nearest :data:`TISSUE_CENTRE`."""
+    hist = _histogram(values, TISSUE_WINDOW, 10.0)
+    if hist is None:
+        return None
+    counts, centres = hist
+    padded = np.concatenate([[-1.0], counts, [-1.0]])
+    is_max = (counts >= padded[:-2]) & (counts > padded[2:])
+    is_max &= counts >= MIN_PEAK_HEIGHT * counts.max()
+    peaks = centres[is_max]
+    return float(peaks[np.argmin(np.abs(peaks - TISSUE_CENTRE))])
 
 
 def refuse_non_hu(values: np.ndarray, source: str) -> None:
@@ -97,14 +123,14 @@ def check_hu(data: da.Array, source: str = "CT", *, strict: bool = True) -> HUCh
     if strict:
         refuse_non_hu(values, source)
     lo, hi = (float(v) for v in np.percentile(values, [0.1, 99.9]))
-    air, tissue = _peak(values, AIR_WINDOW), _peak(values, TISSUE_WINDOW)
+    air, tissue = _peak(values, AIR_WINDOW), _tissue_peak(values)
     warnings = []
     if air is None:
         warnings.append("no air peak between -1200 and -700 HU: the air level cannot be checked")
     elif abs(air + 1000.0) > AIR_TOLERANCE:
         warnings.append(f"air peaks at {air:.0f} HU, not -1000: the CT looks uncalibrated")
     if tissue is None:
-        warnings.append("no soft-tissue peak between -60 and 250 HU")
+        warnings.append("no soft-tissue peak between -100 and 300 HU")
     elif not TISSUE_EXPECTED[0] <= tissue <= TISSUE_EXPECTED[1]:
         warnings.append(
             f"soft tissue peaks at {tissue:.0f} HU, outside 0..100: the CT looks uncalibrated"
