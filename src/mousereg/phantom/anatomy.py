@@ -98,7 +98,7 @@ class _Placer:
         axes: npt.ArrayLike,
         rotation: np.ndarray | None = None,
         rough: float = 0.08,
-        spread: float = 0.06,
+        spread: float = 0.035,
         jitter: float = 0.4,
     ) -> Ellipsoid:
         return Ellipsoid(
@@ -137,9 +137,9 @@ class _Placer:
 def _body(pl: _Placer) -> tuple[list[Shape], Union]:
     trunk = [
         pl.ellipsoid("muscle", (0, 6.0, 36.0), (6.5, 5.6, 10.5), rough=0.03, spread=0.03),
-        pl.ellipsoid("muscle", (0, 7.6, 13.0), (11.5, 7.6, 17.0), rough=0.03, spread=0.03),
-        pl.ellipsoid("muscle", (0, 8.0, -15.0), (13.2, 8.0, 26.0), rough=0.03, spread=0.03),
-        pl.ellipsoid("muscle", (0, 7.0, -35.0), (10.5, 7.0, 10.0), rough=0.03, spread=0.03),
+        pl.ellipsoid("muscle", (0, 7.6, 13.0), (11.8, 7.7, 18.0), rough=0.03, spread=0.03),
+        pl.ellipsoid("muscle", (0, 8.0, -15.5), (13.3, 8.0, 28.0), rough=0.03, spread=0.03),
+        pl.ellipsoid("muscle", (0, 7.2, -35.0), (11.0, 7.2, 11.0), rough=0.03, spread=0.03),
     ]
     limbs: list[Shape] = []
     limbs += pl.mirrored("capsule", "muscle", (6.0, 4.5, 20.0), (9.5, 1.8, 29.5), 1.8, 1.2)
@@ -167,8 +167,8 @@ def _fat(pl: _Placer, fat: float, body: Shape) -> list[Shape]:
         "ellipsoid", "visceral fat", (6.3, 6.0, -28.0), np.multiply((3.0, 2.6, 5.8), f), rough=0.12
     )
     visceral += [
-        pl.ellipsoid("visceral fat", (-5.0, 10.0, -9.0), np.multiply((3.6, 3.3, 6.2), f)),
-        pl.ellipsoid("visceral fat", (5.0, 10.0, -11.5), np.multiply((3.6, 3.3, 6.2), f)),
+        pl.ellipsoid("visceral fat", (-5.4, 10.0, -9.0), np.multiply((3.8, 3.5, 6.6), f)),
+        pl.ellipsoid("visceral fat", (5.4, 10.0, -11.5), np.multiply((3.8, 3.5, 6.6), f)),
     ]
     return [Clipped(s, body) for s in (*pads, *visceral)]
 
@@ -177,18 +177,18 @@ def _abdomen(pl: _Placer, subject: Subject, rng: np.random.Generator) -> list[Sh
     gut_region = pl.ellipsoid("intestine wall", (-0.5, 6.2, -20.0), (9.5, 4.8, 10.5), rough=0.06)
     shapes: list[Shape] = [
         Intestine(gut_region, rng, fat_fraction=0.08 * subject.fat),
-        pl.ellipsoid("liver", (-0.8, 7.4, 1.8), (10.2, 5.6, 5.4), rot_x(-12), rough=0.07),
+        pl.ellipsoid("liver", (-0.8, 7.4, 1.8), (10.6, 5.9, 5.7), rot_x(-12), rough=0.07),
         pl.ellipsoid("gall bladder", (-2.2, 3.2, 1.0), (1.2, 1.0, 1.6), rough=0.05),
     ]
     stomach = pl.ellipsoid("stomach", (5.2, 8.0, -3.6), (4.4, 3.5, 4.2), rot_y(30), rough=0.07)
     gas = pl.ellipsoid("stomach gas", (5.8, 10.6, -3.2), (2.4, 1.2, 2.2), rough=0.1, jitter=0.2)
     shapes += [stomach, Clipped(gas, stomach)]
-    shapes.append(pl.ellipsoid("spleen", (9.0, 8.0, -9.5), (1.9, 1.4, 7.6), rot_y(35), rough=0.1))
+    shapes.append(pl.ellipsoid("spleen", (9.0, 8.0, -9.5), (2.1, 1.5, 8.0), rot_y(35), rough=0.1))
     shapes.append(pl.ellipsoid("caecum", (4.2, 5.2, -23.0), (3.2, 2.8, 6.0), rot_y(40), rough=0.1))
     shapes.append(pl.capsule("colon", (-5.5, 7.0, -12.0), (1.5, 9.0, -14.0), 1.3, rough=0.08))
     shapes.append(pl.capsule("colon", (1.5, 9.0, -14.0), (0.0, 8.6, -41.0), 1.3, 1.1, rough=0.08))
-    shapes.append(pl.ellipsoid("kidney", (-5.0, 10.0, -9.0), (2.7, 2.6, 5.0), rough=0.05))
-    shapes.append(pl.ellipsoid("kidney", (5.0, 10.0, -11.5), (2.7, 2.6, 5.0), rough=0.05))
+    shapes.append(pl.ellipsoid("kidney", (-5.4, 10.0, -9.0), (3.0, 2.8, 5.6), rough=0.05))
+    shapes.append(pl.ellipsoid("kidney", (5.4, 10.0, -11.5), (3.0, 2.8, 5.6), rough=0.05))
     fill = subject.bladder_fill ** (1 / 3)
     shapes.append(
         pl.ellipsoid(
@@ -202,11 +202,11 @@ def _thorax_head(pl: _Placer) -> list[Shape]:
     return [
         pl.ellipsoid("lung", (-4.2, 8.4, 14.2), (3.8, 4.4, 7.5), rot_y(-8), rough=0.08),
         pl.ellipsoid("lung", (4.2, 8.4, 13.6), (3.1, 4.0, 7.0), rot_y(8), rough=0.08),
-        pl.ellipsoid("heart", (1.0, 6.0, 14.0), (2.9, 3.0, 3.8), rot_y(25), rough=0.05),
+        pl.ellipsoid("heart", (1.0, 6.0, 14.0), (2.7, 2.8, 3.5), rot_y(25), rough=0.05),
         *pl.mirrored(
             "ellipsoid", "thyroid", (1.6, 4.2, 25.5), np.array([0.6, 0.5, 1.3]), rough=0.0
         ),
-        pl.ellipsoid("brain", (0, 6.9, 33.5), (4.6, 3.3, 6.8), rot_x(-6), rough=0.05),
+        pl.ellipsoid("brain", (0, 6.9, 33.5), (4.4, 3.2, 6.4), rot_x(-6), rough=0.05, spread=0.015),
     ]
 
 

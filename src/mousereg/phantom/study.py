@@ -30,6 +30,7 @@ import numpy as np
 from mousereg.errors import InputError
 from mousereg.io.atomic import atomic_path, write_text
 from mousereg.labels import LabelTable
+from mousereg.phantom.h5clean import clear_timestamps
 from mousereg.phantom.pair import PhantomPair, make_pair
 
 MANIFEST_COLUMNS = (
@@ -77,6 +78,7 @@ def write_truth(pair: PhantomPair, folder: Path, fmt: str = "nifti") -> None:
     ):
         with atomic_path(folder / f"{name}.h5") as tmp:
             sitk.WriteTransform(t, str(tmp))
+            clear_timestamps(tmp)  # HDF5 stores write times; the same seed must give same bytes
     holes = [
         [int(i), f"{d:.3f}", int(inside), *_xyz(c), *_xyz(m)]
         for i, d, inside, c, m in zip(
