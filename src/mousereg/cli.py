@@ -393,6 +393,13 @@ def mumap_ct(
     help="Subject->atlas transform (.h5); registered when omitted.",
 )
 @click.option(
+    "--registration",
+    type=click.Choice(["affine", "deformable"]),
+    default="affine",
+    show_default=True,
+    help="Atlas-to-subject registration when no --transform is given.",
+)
+@click.option(
     "--values",
     type=click.Choice(["mouse", "martinez-moller"]),
     default="mouse",
@@ -406,13 +413,21 @@ def mumap_mr(
     method: str,
     atlas: Path | None,
     transform: Path | None,
+    registration: str,
     values: str,
 ) -> None:
     """mu511 map from Dixon water and fat images (dixon, atlas pseudo-CT or hybrid)."""
     from mousereg.attenuation.commands import mumap_mr as run_mumap_mr
 
     meta = run_mumap_mr(
-        water, fat, output, method=method, atlas=atlas, transform=transform, values=values
+        water,
+        fat,
+        output,
+        method=method,
+        atlas=atlas,
+        transform=transform,
+        registration=registration,
+        values=values,
     )
     click.echo(f"wrote {output} and {meta['sidecar']}")
 

@@ -100,6 +100,7 @@ def mumap_mr(
     method: str = "dixon",
     atlas: PathLike | None = None,
     transform: PathLike | None = None,
+    registration: str = "affine",
     values: str = "mouse",
 ) -> dict[str, Any]:
     """Read Dixon images (and an atlas), make the µ-map, write it and its sidecar."""
@@ -110,7 +111,9 @@ def mumap_mr(
         from mousereg.registration import Transform
 
         t = Transform.read(transform)
-    result = mumap_from_mr(w, f, method=method, atlas=templates, transform=t, values=values)
+    result = mumap_from_mr(
+        w, f, method=method, atlas=templates, transform=t, register=registration, values=values
+    )
     metadata = {"water": str(water), "fat": str(fat), "atlas": str(atlas), **result.metadata}
     metadata["sidecar"] = str(_write(result.mumap, output, metadata))
     return metadata

@@ -51,6 +51,7 @@ class DixonClasses:
     classes: Volume
     body: np.ndarray
     tissue: np.ndarray  # signal above the threshold
+    signal: np.ndarray  # smoothed water + fat
     threshold: float
 
 
@@ -147,7 +148,9 @@ def dixon_classes(water: Volume, fat: Volume) -> DixonClasses:
     low = ~tissue
     classes[body & low] = SOFT
     classes[_lung(low, body, spacing)] = LUNG
-    return DixonClasses(water.with_array(classes, modality="labels"), body, tissue, threshold)
+    return DixonClasses(
+        water.with_array(classes, modality="labels"), body, tissue, signal, threshold
+    )
 
 
 def classes_to_mu(classes: np.ndarray, values: Mapping[str, float]) -> np.ndarray:

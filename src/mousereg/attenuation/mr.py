@@ -83,7 +83,7 @@ def mumap_from_mr(
     method: str = "dixon",
     atlas: AtlasTemplates | None = None,
     transform: Any = None,
-    register: AtlasRegistration | None = None,
+    register: AtlasRegistration | str = "affine",
     values: str = "mouse",
 ) -> MRMuMap:
     """A µ511 map (cm⁻¹) on the MRI grid.
@@ -93,8 +93,8 @@ def mumap_from_mr(
         method: ``"dixon"``, ``"atlas"`` or ``"hybrid"``.
         atlas: the atlas templates (``atlas`` and ``hybrid``).
         transform: subject point -> atlas point; computed with ``register`` when ``None``.
-        register: ``register(subject_mr, atlas_mr) -> transform``; default
-            :func:`.atlas_registration.default_registration`.
+        register: ``register(subject_mr, atlas_mr) -> transform``, or the name of one in
+            :func:`.atlas_registration.atlas_registration` (``"affine"``, ``"deformable"``).
         values: Dixon class values, ``"mouse"`` or ``"martinez-moller"``.
     """
     if method not in METHODS:
@@ -109,6 +109,11 @@ def mumap_from_mr(
         "method": method,
         "dixon_values": values,
         "signal_threshold": dc.threshold,
+        "registration": None
+        if method == "dixon" or transform is not None
+        else register
+        if isinstance(register, str)
+        else getattr(register, "__name__", "custom"),
         "class_volumes_ml": {
             c: round(float(n) * voxel_ml, 4) for c, n in zip(CLASSES, counts, strict=True)
         },
@@ -119,9 +124,9 @@ def mumap_from_mr(
         msg = f"--method {method} needs an atlas (--atlas DIR)"
         raise InputError(msg)
     if transform is None:
-        from mousereg.attenuation.atlas_registration import default_registration
+        from mousereg.attenuation.atlas_registration import atlas_registration
 
-        reg = register if register is not None else default_registration()
+        reg = atlas_registration(register) if isinstance(register, str) else register
         subject_mr = Volume.stack([water, fat], names=("water", "fat"))
         transform = reg(subject_mr, atlas.mr())
     if method == "atlas":
