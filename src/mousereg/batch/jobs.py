@@ -24,7 +24,12 @@ from mousereg.errors import InputError
 
 Scope = Literal["subject", "study"]
 # Modules that register the built-in kinds (imported on first lookup).
-BUILTIN_MODULES = ("mousereg.batch.kinds.inspect",)
+BUILTIN_MODULES = (
+    "mousereg.batch.kinds.inspect",
+    "mousereg.batch.kinds.register",
+    "mousereg.batch.kinds.mumap",
+    "mousereg.batch.kinds.report",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,9 @@ class Upstream:
     status: str
     folder: Path
     result: dict[str, Any]
+    seconds: float = 0.0
+    reason: str = ""
+    kind: str = ""
 
 
 @dataclasses.dataclass

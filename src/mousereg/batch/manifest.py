@@ -113,7 +113,7 @@ def make_row(number: int, values: dict[str, str], base: Path, source: str) -> Ro
         cell = values.get(column, "").strip()
         if cell:
             p = Path(os.path.expanduser(cell))
-            paths[column] = p if p.is_absolute() else (base / p)
+            paths[column] = Path(os.path.normpath(p if p.is_absolute() else base / p))
     timepoint = values.get("timepoint", "").strip()
     label = f"row {number} (subject {subject}{', timepoint ' + timepoint if timepoint else ''})"
     return Row(

@@ -154,7 +154,17 @@ class _Run:
             o, j = self.outcomes[need], self.jobs[need]
             subject = j.rows[0].subject if len(j.rows) == 1 and j.name != STUDY else ""
             up.setdefault(j.stage.name, []).append(
-                Upstream(need, j.stage.name, subject, o.status, o.folder, o.result)
+                Upstream(
+                    need,
+                    j.stage.name,
+                    subject,
+                    o.status,
+                    o.folder,
+                    o.result,
+                    seconds=o.seconds,
+                    reason=o.reason,
+                    kind=j.stage.kind.name,
+                )
             )
         for stage in job.stage.needs:
             up.setdefault(stage, [])

@@ -1,0 +1,1 @@
+"""Quality control: figures and HTML reports."""
