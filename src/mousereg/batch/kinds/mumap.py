@@ -1,9 +1,9 @@
 """Job kind ``mumap``: PET 511 keV µ-maps of one subject from its CT and from its Dixon MRI.
 
-Outputs (cm⁻¹, float32): ``mu_ct.<fmt>`` on the CT grid
-(:func:`mousereg.attenuation.mumap_from_ct`), ``mu_mr.<fmt>`` on the MRI grid (:func:`mousereg.attenuation.mumap_from_mr`, Dixon classes), and,
-when the stage needs a ``register-pair`` stage, ``mu_ct_in_mr.<fmt>``: the CT µ-map carried onto
-the MRI through the registration (what a PET/MR reconstruction of this mouse would use).
+Outputs (cm⁻¹, float32): ``mu_ct.<fmt>`` on the CT grid (``attenuation.mumap_from_ct``),
+``mu_mr.<fmt>`` on the MRI grid (``attenuation.mumap_from_mr``, Dixon classes), and, when the
+stage needs a ``register-pair`` stage, ``mu_ct_in_mr.<fmt>``: the CT µ-map carried onto the MRI
+through the registration (what a PET/MR reconstruction of this mouse would use).
 
 With the phantom's ``truth/mu511.*`` (the true µ on the CT grid) every map is compared with the
 truth on its own grid (:func:`mousereg.attenuation.compare_mumaps`: voxel errors per tissue class
