@@ -190,7 +190,7 @@ class ClusterInfo:
 
 @contextlib.contextmanager
 def open_client(
-    target: str = "local",
+    target: str | Any = "local",
     *,
     workers: int | None = None,
     threads: int | None = None,
@@ -201,8 +201,8 @@ def open_client(
     """Start (or connect to) a cluster and yield ``(client, info)``; everything stops on exit.
 
     Args:
-        target: ``local``, ``slurm``, ``pbs``, another profile name or YAML path, or a scheduler
-            address ``tcp://HOST:PORT``.
+        target: ``local``, ``slurm``, ``pbs``, another profile name or YAML path, a scheduler
+            address ``tcp://HOST:PORT``, or a ``distributed.Client`` (left running).
         workers: number of workers (jobs on SLURM/PBS); overrides the profile.
         threads: ITK/elastix/ANTs threads per job; overrides the profile.
         pipeline: the pipeline file (profiles are looked up beside it).
@@ -214,6 +214,12 @@ def open_client(
 
     from mousereg.batch.threads import PinThreads, pin_env
 
+    if not isinstance(target, str):  # an existing Client: use it, leave it running
+        t = threads or 1
+        target.register_plugin(PinThreads(t))
+        n = len(target.scheduler_info()["workers"])
+        yield target, ClusterInfo("the given client", n, t, _dashboard(target))
+        return
     with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
         if "://" in target:
             client = Client(target, timeout=30)

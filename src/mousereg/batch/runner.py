@@ -341,7 +341,7 @@ def run_pipeline(
     manifest: str | os.PathLike[str],
     outdir: str | os.PathLike[str],
     *,
-    cluster: str = "local",
+    cluster: str | Any = "local",
     workers: int | None = None,
     threads: int | None = None,
     retries: int | None = None,
@@ -353,7 +353,8 @@ def run_pipeline(
         pipeline: a pipeline YAML (``pipelines/*.yaml``).
         manifest: a CSV manifest or an ISA-Tab study.
         outdir: the output folder (re-running into it resumes).
-        cluster: ``local``, ``slurm``, ``pbs``, a profile name/path or ``tcp://HOST:PORT``.
+        cluster: ``local``, ``slurm``, ``pbs``, a profile name/path, ``tcp://HOST:PORT`` or a
+            ``distributed.Client`` to reuse.
         workers: number of workers (default: the profile's, else cores // threads).
         threads: ITK/elastix/ANTs threads per job (default: cores // workers).
         retries: retries of a job whose worker died or that raised (default: the spec's).
@@ -361,11 +362,13 @@ def run_pipeline(
     """
     import time
 
-    from mousereg.batch.cluster import open_client
+    from mousereg.batch.cluster import load_profile, open_client
 
     say = progress or (lambda line: None)
     spec = load_spec(pipeline)
     rows = read_manifest(manifest)
+    if isinstance(cluster, str) and "://" not in cluster:
+        load_profile(cluster, spec.source)  # a missing or bad profile fails before any output
     out = Path(outdir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     jobs = plan(spec, rows, out)

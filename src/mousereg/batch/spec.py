@@ -63,8 +63,8 @@ class PipelineSpec:
 def _unknown(where: str, given: Mapping[str, Any], allowed: set[str] | Mapping[str, Any]) -> None:
     for key in given:
         if key not in allowed:
-            prefix = f"{where}." if where else ""
-            msg = f"unknown key {prefix}{key!r}; allowed here: {', '.join(sorted(allowed)) or '-'}"
+            full = f"{where}.{key}" if where else str(key)
+            msg = f"unknown key {full!r}; allowed here: {', '.join(sorted(allowed)) or '-'}"
             raise InputError(msg)
 
 
