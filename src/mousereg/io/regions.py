@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import dask
 import dask.array as da
+import dask.threaded
 import numpy as np
+from dask.base import get_scheduler
 
 Region = tuple[slice, ...]
 DEFAULT_REGION_BYTES = 64 * 2**20
@@ -39,6 +45,25 @@ def iter_regions(shape: tuple[int, ...], block: tuple[int, ...]) -> Iterator[Reg
         yield tuple(slice(c, min(c + b, n)) for c, b, n in zip(corner, block, shape, strict=True))
 
 
+@contextlib.contextmanager
+def _joined_pool(sample: da.Array) -> Iterator[dict[str, Any]]:
+    """``compute`` options for a private thread pool that is joined on exit.
+
+    With dask's shared pool a failing task returns control while the other workers still
+    write chunks; joining ours guarantees nothing writes after the caller cleans up. Other
+    schedulers (a distributed client) are left as configured.
+    """
+    if get_scheduler(collections=[sample]) is not dask.threaded.get:
+        yield {}
+        return
+    workers = int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        yield {"scheduler": "threads", "pool": pool}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def store_by_regions(
     source: da.Array, target: Any, *, max_bytes: int = DEFAULT_REGION_BYTES
 ) -> None:
@@ -52,8 +77,7 @@ def store_by_regions(
         raise ValueError(msg)
     chunks = tuple(int(c) for c in target.chunks)
     block = region_shape(tuple(target.shape), chunks, np.dtype(target.dtype).itemsize, max_bytes)
-    for region in iter_regions(tuple(target.shape), block):
-        part = source[region].rechunk(
-            tuple(min(c, r.stop - r.start) for c, r in zip(chunks, region, strict=True))
-        )
-        da.store(part, target, regions=region, lock=False, compute=True)
+    with _joined_pool(source) as options:
+        for region in iter_regions(tuple(target.shape), block):
+            sizes = tuple(min(c, r.stop - r.start) for c, r in zip(chunks, region, strict=True))
+            da.store(source[region].rechunk(sizes), target, regions=region, lock=False, **options)
