@@ -55,7 +55,7 @@ def test_bad_files_name_the_input(tmp_path: Path) -> None:
         read_markers(tmp_path / "missing.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("x,y,z\n1,2,three\n")
-    with pytest.raises(InputError, match="bad.csv"):
+    with pytest.raises(InputError, match=r"bad\.csv"):
         read_markers(bad)
 
 

@@ -72,6 +72,19 @@ class Blob:
         )
 
 
+def limits(
+    spacing_xyz: tuple[float, float, float], shape: HoleShape
+) -> tuple[int, int, np.ndarray, int]:
+    """Voxel-count limits, largest bounding box (z, y, x voxels) and crop margin of a hole."""
+    sp = np.asarray(spacing_xyz, dtype=float)
+    voxel = float(np.prod(sp))
+    min_vox = max(1, int(0.3 * shape.min_volume_mm3 / voxel))
+    max_vox = int(2.0 * shape.max_volume_mm3 / voxel) + 8
+    max_ext = (shape.max_length_mm + 2.0 * sp[::-1]) / sp[::-1] + 2
+    margin = int(np.ceil(0.6 / sp.min())) + 2
+    return min_vox, max_vox, max_ext, margin
+
+
 def components(
     mask: np.ndarray, min_voxels: int, max_voxels: int, max_extent_vox: np.ndarray
 ) -> list[tuple[int, tuple[slice, slice, slice], np.ndarray]]:
@@ -84,14 +97,18 @@ def components(
     if n == 0:
         return []
     counts = np.bincount(labels.ravel(), minlength=n + 1)
+    objects = ndimage.find_objects(labels)
     kept = []
-    for lab, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None or not (min_voxels <= counts[lab] <= max_voxels):
+    for lab in np.flatnonzero((counts >= min_voxels) & (counts <= max_voxels)):
+        if lab == 0:
+            continue
+        sl = objects[lab - 1]
+        if sl is None:
             continue
         ext = np.array([s.stop - s.start for s in sl])
         if np.any(ext > max_extent_vox):
             continue
-        kept.append((lab, sl, labels))
+        kept.append((int(lab), sl, labels))
     return kept
 
 

@@ -9,16 +9,64 @@ from scipy import ndimage
 MIN_BODY_MM3 = 200.0
 
 
+#: Body masks are computed on a grid strided to about this spacing (mm).
+BODY_GRID_MM = 0.45
+
+
+def strided(arr: np.ndarray, step: int | tuple[int, int, int]) -> np.ndarray:
+    """Every ``step``-th voxel along each axis, ``step`` per axis in (z, y, x) order (a view)."""
+    sz, sy, sx = (step,) * 3 if isinstance(step, int) else step
+    return arr[::sz, ::sy, ::sx]
+
+
+def body_steps(spacing_xyz: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Strides (z, y, x) that bring the grid to about ``BODY_GRID_MM``."""
+    sx, sy, sz = (max(1, round(BODY_GRID_MM / s)) for s in spacing_xyz)
+    return (sz, sy, sx)
+
+
+def strided_affine(affine: np.ndarray, steps_zyx: tuple[int, int, int]) -> np.ndarray:
+    """The index -> LPS affine of the grid strided by ``steps_zyx``."""
+    return affine @ np.diag([steps_zyx[2], steps_zyx[1], steps_zyx[0], 1.0])
+
+
+def upsample(
+    mask: np.ndarray, steps_zyx: tuple[int, int, int], shape: tuple[int, ...]
+) -> np.ndarray:
+    """A strided mask repeated back onto the full grid of ``shape`` (z, y, x)."""
+    out = mask
+    for axis, s in enumerate(steps_zyx):
+        if s > 1:
+            out = np.repeat(out, s, axis=axis)
+    return out[: shape[0], : shape[1], : shape[2]]
+
+
+def body_fraction(
+    body: np.ndarray,
+    steps_zyx: tuple[int, int, int],
+    weights: np.ndarray,
+    offset_zyx: tuple[int, int, int],
+) -> float:
+    """Fraction of a crop's positive weight that lies in the (strided) body mask."""
+    zz, yy, xx = np.nonzero(weights > 0)
+    if len(zz) == 0:
+        return 0.0
+    w = weights[zz, yy, xx]
+    idx = [
+        np.clip((c + o) // s, 0, n - 1)
+        for c, o, s, n in zip((zz, yy, xx), offset_zyx, steps_zyx, body.shape, strict=True)
+    ]
+    return float((w * body[idx[0], idx[1], idx[2]]).sum() / w.sum())
+
+
 def largest_components(mask: np.ndarray, voxel_mm3: float, min_mm3: float) -> np.ndarray:
-    """Components of ``mask`` of at least ``min_mm3`` (the largest one if none is)."""
+    """Components of ``mask`` of at least ``min_mm3`` (none: an empty mask)."""
     labels, n = ndimage.label(mask)
     if n == 0:
         return mask.astype(bool)
     counts = np.bincount(labels.ravel(), minlength=n + 1)
     counts[0] = 0
     keep = counts * voxel_mm3 >= min_mm3
-    if not keep.any():
-        keep[int(np.argmax(counts))] = True
     return np.asarray(keep[labels], dtype=bool)
 
 
@@ -43,7 +91,7 @@ def body_mask_mr(signal: np.ndarray, spacing_xyz: tuple[float, float, float]) ->
 
 
 def body_points(
-    mask: np.ndarray, affine: np.ndarray, max_points: int = 200_000, seed: int = 0
+    mask: np.ndarray, affine: np.ndarray, max_points: int = 50_000, seed: int = 0
 ) -> np.ndarray:
     """Physical points (LPS mm) of up to ``max_points`` voxels of ``mask`` (z, y, x)."""
     zz, yy, xx = np.nonzero(mask)

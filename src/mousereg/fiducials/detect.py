@@ -20,23 +20,14 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from mousereg.errors import InputError, RegistrationError
-from mousereg.fiducials.blobs import Blob, HoleShape, components, grow, measure, touches_border
-from mousereg.fiducials.body import body_mask_mr, fill_slices, largest_components
+from mousereg.fiducials.blobs import Blob, HoleShape
+from mousereg.fiducials.body import body_mask_mr, body_steps, strided, strided_affine
+from mousereg.fiducials.ct_holes import ct_body, find_ct_holes
 from mousereg.fiducials.markers import Markers
+from mousereg.fiducials.mr_holes import find_mr_holes
 from mousereg.volume import Volume
-
-#: CT value ranges (HU).
-CT_FAT_HU = (-400.0, -20.0)
-#: Holder plastic is denser than soft tissue (muscle, liver ≈ +40…+75 HU) and far below bone.
-CT_PLASTIC_HU = (100.0, 450.0)
-CT_BODY_MIN_HU = -400.0
-#: Fraction of a CT hole's surrounding shell that must be plastic.
-MIN_PLASTIC_SHELL = 0.6
-#: An MR candidate with more than this fraction of its weight inside the body is body fat.
-MAX_BODY_OVERLAP = 0.1
 
 _HOLE_CHANNELS = ("fat", "inphase", "in_phase", "in-phase", "ip", "in", "f")
 _WATER_CHANNELS = ("water", "w", "opp", "opposed", "outphase", "out_phase", "out-phase")
@@ -50,8 +41,8 @@ class Detection:
         markers: the accepted hole centres.
         modality: ``"CT"`` or ``"MR"``.
         channel: the channel the holes were found in.
-        body: boolean body mask ``(z, y, x)`` on the scan's grid.
-        affine: 4×4 index (x, y, z) -> LPS mm of that grid.
+        body: boolean body mask ``(z, y, x)`` (on a possibly strided grid, see ``affine``).
+        affine: 4×4 index (x, y, z) -> LPS mm of the body mask grid.
         candidates: number of components measured.
         rejected: how many candidates each test rejected.
         seconds: wall time.
@@ -118,69 +109,19 @@ def _markers(blobs: list[Blob], volume: Volume, source: str) -> Markers:
     )
 
 
-def _limits(volume: Volume, shape: HoleShape) -> tuple[int, int, np.ndarray, int]:
-    sp = np.asarray(volume.spacing)
-    voxel = float(np.prod(sp))
-    min_vox = max(1, int(0.3 * shape.min_volume_mm3 / voxel))
-    max_vox = int(2.0 * shape.max_volume_mm3 / voxel) + 8
-    max_ext = (shape.max_length_mm + 2.0 * sp[::-1]) / sp[::-1] + 2
-    margin = int(np.ceil(0.6 / sp.min())) + 2
-    return min_vox, max_vox, max_ext, margin
-
-
-def body_mask_ct(arr: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
-    """Body of a CT: dense (not air) voxels that are not holder plastic, filled."""
-    voxel = float(np.prod(spacing))
-    dense = arr > CT_BODY_MIN_HU
-    tissue = dense & ~((arr >= CT_PLASTIC_HU[0]) & (arr <= CT_PLASTIC_HU[1]))
-    tissue = ndimage.binary_opening(tissue, iterations=1)
-    return fill_slices(largest_components(tissue, voxel, 200.0))
-
-
 def detect_ct(volume: Volume, shape: HoleShape | None = None, source: str = "") -> Detection:
     """Marker holes in a CT in HU: fat-like components enclosed by plastic."""
     t0 = time.perf_counter()
-    shape = shape or HoleShape()
     arr = np.asarray(volume.compute(), dtype=np.float32)
-    min_vox, max_vox, max_ext, margin = _limits(volume, shape)
-    fat = (arr > CT_FAT_HU[0]) & (arr < CT_FAT_HU[1])
-    comps = components(fat, min_vox, max_vox, max_ext)
-    rejected = {"not_enclosed_by_plastic": 0, "shape": 0, "edge": 0}
-    blobs: list[Blob] = []
-    for lab, sl, labels in comps:
-        crop = grow(sl, arr.shape, margin)
-        a = arr[crop]
-        lab_crop = labels[crop]
-        comp = lab_crop == lab
-        region = ndimage.binary_dilation(comp, iterations=2) & ((lab_crop == 0) | comp)
-        shell = ndimage.binary_dilation(region, iterations=2) & ~region
-        sv = a[shell]
-        plastic_frac = float(np.mean((sv >= CT_PLASTIC_HU[0]) & (sv <= CT_PLASTIC_HU[1])))
-        if plastic_frac < MIN_PLASTIC_SHELL:
-            rejected["not_enclosed_by_plastic"] += 1
-            continue
-        plastic = float(np.median(sv))
-        core = float(np.median(a[comp]))
-        noise = 1.4826 * float(np.median(np.abs(sv - plastic)))
-        contrast = max(plastic - core, 1.0)
-        weights = np.clip((plastic - a) / contrast, 0.0, 1.0) * (region & (a > CT_FAT_HU[0]))
-        edge = touches_border(sl, arr.shape, 2)
-        offset = (crop[0].start, crop[1].start, crop[2].start)
-        blob = measure(weights, offset, volume.spacing, noise / contrast, edge)
-        if edge:
-            rejected["edge"] += 1
-        elif not blob.looks_like_hole(shape):
-            rejected["shape"] += 1
-        else:
-            blobs.append(blob)
-    body = body_mask_ct(arr, volume.spacing)
+    body, steps = ct_body(arr, volume.spacing)
+    blobs, n_cand, rejected = find_ct_holes(arr, volume.spacing, shape or HoleShape(), body, steps)
     return Detection(
         _markers(blobs, volume, source),
         "CT",
         "ct",
         body,
-        volume.affine,
-        len(comps),
+        strided_affine(volume.affine, steps),
+        n_cand,
         rejected,
         time.perf_counter() - t0,
     )
@@ -203,12 +144,6 @@ def _hole_channels(volume: Volume, source: str) -> list[int]:
     raise RegistrationError(msg)
 
 
-def _noise_sigma(values: np.ndarray) -> float:
-    """Noise of the (near-zero) background: robust spread of the darker half of the voxels."""
-    low = values[values <= np.median(values)]
-    return max(1.4826 * float(np.median(np.abs(low - np.median(low)))), 1e-6)
-
-
 def detect_mr(volume: Volume, shape: HoleShape | None = None, source: str = "") -> Detection:
     """Marker holes in an MRI (one or several channels of one scan): bright vaseline outside the
     body in the fat or in-phase image."""
@@ -218,10 +153,12 @@ def detect_mr(volume: Volume, shape: HoleShape | None = None, source: str = "") 
     stack = np.asarray(volume.compute(), dtype=np.float32)
     if stack.ndim == 3:
         stack = stack[None]
-    body = body_mask_mr(stack.sum(axis=0), volume.spacing)
+    steps = body_steps(volume.spacing)
+    sp = (volume.spacing[0] * steps[2], volume.spacing[1] * steps[1], volume.spacing[2] * steps[0])
+    body = body_mask_mr(np.sum([strided(ch, steps) for ch in stack], axis=0), sp)
     best: tuple[list[Blob], int, dict[str, int], int] | None = None
     for c in chans:
-        blobs, n_cand, rejected = _mr_blobs(stack[c], body, volume, shape)
+        blobs, n_cand, rejected = find_mr_holes(stack[c], body, steps, volume.spacing, shape)
         if best is None or len(blobs) > len(best[0]):
             best = (blobs, c, rejected, n_cand)
     assert best is not None
@@ -232,48 +169,11 @@ def detect_mr(volume: Volume, shape: HoleShape | None = None, source: str = "") 
         "MR",
         name,
         body,
-        volume.affine,
+        strided_affine(volume.affine, steps),
         n_cand,
         rejected,
         time.perf_counter() - t0,
     )
-
-
-def _mr_blobs(
-    img: np.ndarray, body: np.ndarray, volume: Volume, shape: HoleShape
-) -> tuple[list[Blob], int, dict[str, int]]:
-    sigma = _noise_sigma(img[::2, ::2, ::2])
-    outside = img[~body]
-    bright = float(np.percentile(outside, 99.95)) if outside.size else float(img.max())
-    threshold = max(8.0 * sigma, 0.3 * bright)
-    min_vox, max_vox, max_ext, margin = _limits(volume, shape)
-    comps = components((img > threshold) & ~body, min_vox, max_vox, max_ext)
-    rejected = {"inside_body": 0, "shape": 0, "edge": 0}
-    if not comps:
-        return [], 0, rejected
-    peaks = [float(np.percentile(img[sl][labels[sl] == lab], 90)) for lab, sl, labels in comps]
-    level = float(np.median(peaks))
-    blobs = []
-    for (lab, sl, labels), peak in zip(comps, peaks, strict=True):
-        crop = grow(sl, img.shape, margin)
-        lab_crop = labels[crop]
-        comp = lab_crop == lab
-        region = ndimage.binary_dilation(comp, iterations=2) & ((lab_crop == 0) | comp)
-        lvl = max(level, peak) if peak > 0.5 * level else peak
-        weights = np.clip(img[crop] / lvl, 0.0, 1.0) * region
-        in_body = float((weights * body[crop]).sum() / max(weights.sum(), 1e-9))
-        edge = touches_border(sl, img.shape, 1)
-        offset = (crop[0].start, crop[1].start, crop[2].start)
-        blob = measure(weights, offset, volume.spacing, sigma / lvl, edge)
-        if in_body > MAX_BODY_OVERLAP:
-            rejected["inside_body"] += 1
-        elif edge:
-            rejected["edge"] += 1
-        elif not blob.looks_like_hole(shape):
-            rejected["shape"] += 1
-        else:
-            blobs.append(blob)
-    return blobs, len(comps), rejected
 
 
 def as_scan(images: Volume | Sequence[Volume]) -> Volume:

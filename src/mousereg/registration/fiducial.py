@@ -45,6 +45,7 @@ class FiducialResult:
         fixed_markers, moving_markers: the matched markers, in pair order.
         fixed_found, moving_found: every marker found (or given) in each scan.
         fixed_detection, moving_detection: detections (None for points given by hand).
+        fit: the point fit (residuals, markers used, FLE).
         report: JSON-friendly report.
     """
 
@@ -55,6 +56,7 @@ class FiducialResult:
     moving_found: Markers
     fixed_detection: Detection | None
     moving_detection: Detection | None
+    fit: FitResult
     report: dict[str, Any]
 
 
@@ -290,4 +292,4 @@ def fiducial_registration(
         "tre_map": round(t_tre, 3),
         "total": round(time.perf_counter() - t_start, 3),
     }
-    return FiducialResult(fit.transform, fpair, mpair, fm, mm, fdet, mdet, report)
+    return FiducialResult(fit.transform, fpair, mpair, fm, mm, fdet, mdet, fit, report)
