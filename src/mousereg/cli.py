@@ -159,6 +159,11 @@ def fiducials_detect(images: tuple[Path, ...], output: Path, modality: str | Non
     show_default=True,
     help="Refuse a marker fit with a larger RMS residual (mm).",
 )
+@click.option(
+    "--holder",
+    default=None,
+    help="Holder profile (name in pipelines/holders/ or a .yaml): match holes to its design.",
+)
 def register(
     fixed: tuple[Path, ...],
     moving: tuple[Path, ...],
@@ -169,6 +174,7 @@ def register(
     moving_points: Path | None,
     similarity: bool,
     max_fre: float,
+    holder: str | None,
 ) -> None:
     """Register MOVING onto FIXED; writes transform.h5 (fixed -> moving), inverse.h5,
     report.json and the markers of both scans into OUTDIR."""
@@ -184,6 +190,7 @@ def register(
         moving_points=moving_points,
         similarity=similarity,
         max_fre_mm=max_fre,
+        holder=holder,
     )
     fid = report.get("fiducial", {})
     click.echo(
