@@ -25,6 +25,7 @@ import SimpleITK as sitk
 from mousereg.errors import InputError, RegistrationError
 from mousereg.fiducials.detect import as_scan
 from mousereg.fiducials.fit import PointTransform
+from mousereg.fiducials.holder import HolderProfile
 from mousereg.fiducials.markers import Markers, write_markers
 from mousereg.io.atomic import write_text
 from mousereg.registration.fiducial import MAX_FRE_MM, FiducialResult, fiducial_registration
@@ -150,6 +151,7 @@ def register(
     max_fre_mm: float = MAX_FRE_MM,
     truth: Callable[[np.ndarray], np.ndarray] | None = None,
     truth_points: np.ndarray | None = None,
+    holder: HolderProfile | None = None,
 ) -> dict[str, Any]:
     """Register MOVING onto FIXED and write the outputs into ``outdir``; return the report.
 
@@ -165,6 +167,7 @@ def register(
         max_fre_mm: refuse a fiducial fit with a larger RMS residual (different animals).
         truth, truth_points: the true fixed -> moving map and fixed-space points where to
             measure TRE (phantoms).
+        holder: a holder profile: both scans' holes are matched to its design layout.
     """
     t0 = time.perf_counter()
     _check_options(mode, backend)
@@ -182,6 +185,7 @@ def register(
             max_fre_mm=max_fre_mm,
             truth=truth,
             truth_points=truth_points,
+            holder=holder,
         )
     except RegistrationError as exc:
         if mode == "fiducial":
@@ -224,10 +228,13 @@ def register_files(
     moving_points: str | os.PathLike[str] | None = None,
     similarity: bool = False,
     max_fre_mm: float = MAX_FRE_MM,
+    holder: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """:func:`register` on image files (several files = channels of one scan) and marker files
-    (CSV, Slicer ``.mrk.json``, mousereg ``.json``)."""
+    (CSV, Slicer ``.mrk.json``, mousereg ``.json``); ``holder`` is a profile name in
+    ``pipelines/holders/`` or a YAML path."""
     from mousereg.fiducials.files import load_scan
+    from mousereg.fiducials.holder import load_holder
     from mousereg.fiducials.markers import read_markers
 
     _check_options(mode, backend)
@@ -241,4 +248,5 @@ def register_files(
         moving_points=None if moving_points is None else read_markers(moving_points),
         similarity=similarity,
         max_fre_mm=max_fre_mm,
+        holder=None if holder is None else load_holder(holder),
     )
