@@ -200,3 +200,18 @@ def test_cli_evaluate_rejects_disagreeing_tables_and_grids(tmp_path) -> None:
     )  # fmt: skip
     assert res.exit_code == 2 and "propagate" in res.output
     assert not (tmp_path / "m.json").exists()
+
+
+def test_evaluate_inside_a_region_of_interest() -> None:
+    truth = np.zeros((10, 10, 20), np.uint8)
+    truth[2:8, 2:8, 2:18] = 11
+    pred = truth.copy()
+    pred[:, :, 10:] = 0  # the prediction only covers half of the field
+    roi = np.zeros_like(truth)
+    roi[:, :, :10] = 1
+    whole = evaluate(_volume(pred), _volume(truth))
+    inside = evaluate(_volume(pred), _volume(truth), roi=_volume(roi))
+    assert whole["labels"][0]["dice"] == pytest.approx(2 * 8 / (8 + 16))
+    assert inside["labels"][0]["dice"] == 1.0 and inside["roi_voxels"] == 1000
+    with pytest.raises(InputError, match="region of interest"):
+        evaluate(_volume(pred), _volume(truth), roi=Volume(da.from_array(roi)))

@@ -287,6 +287,12 @@ def run(
     help="label: per-label linear + arg-max (smooth boundaries); nearest: nearest neighbour.",
 )
 @click.option("--table", type=click.Path(path_type=Path), default=None, help="Label table.")
+@click.option(
+    "--fov",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the mask of reference voxels that LABELS' grid covers.",
+)
 def propagate(
     labels: Path,
     transform: Path,
@@ -295,12 +301,13 @@ def propagate(
     inverse: bool,
     method: str,
     table: Path | None,
+    fov: Path | None,
 ) -> None:
     """Carry the label map LABELS onto the grid of --reference through --transform."""
     from mousereg.propagate import propagate_file
 
     out = propagate_file(
-        labels, transform, reference, output, inverse=inverse, method=method, table=table
+        labels, transform, reference, output, inverse=inverse, method=method, table=table, fov=fov
     )
     click.echo(f"wrote {output} ({'x'.join(map(str, out.size))}, labels {out.labels or 'none'})")
 
@@ -311,11 +318,19 @@ def propagate(
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path))
 @click.option("--tau", type=float, default=0.5, show_default=True, help="NSD tolerance, mm.")
 @click.option("--table", type=click.Path(path_type=Path), default=None, help="Label table.")
-def evaluate(pred: Path, truth: Path, output: Path, tau: float, table: Path | None) -> None:
+@click.option(
+    "--roi",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Compare only inside this mask (e.g. the --fov mask of `mousereg propagate`).",
+)
+def evaluate(
+    pred: Path, truth: Path, output: Path, tau: float, table: Path | None, roi: Path | None
+) -> None:
     """Dice, Jaccard, ASSD, HD95, NSD and volume difference per label of PRED against TRUTH."""
     from mousereg.metrics import evaluate_file
 
-    doc = evaluate_file(pred, truth, output, tau_mm=tau, table=table)
+    doc = evaluate_file(pred, truth, output, tau_mm=tau, table=table, roi=roi)
     for row in doc["labels"]:
         hd95 = "n/a" if row["hd95_mm"] is None else f"{row['hd95_mm']:.3f} mm"
         click.echo(f"{row['name']:>14}  dice {row['dice']:.3f}  hd95 {hd95}")

@@ -119,6 +119,7 @@ def evaluate(
     *,
     tau_mm: float = DEFAULT_TAU_MM,
     table: LabelTable | None = None,
+    roi: Volume | None = None,
 ) -> dict[str, Any]:
     """Per-label Dice, Jaccard, ASSD, HD95, NSD@τ and volume difference of ``pred`` vs ``truth``.
 
@@ -127,6 +128,8 @@ def evaluate(
         truth: reference label map on the same grid.
         tau_mm: tolerance of the normalised surface Dice, mm.
         table: names for the label values when the volumes carry no table.
+        roi: optional mask on the same grid: compare only inside it (e.g. the MRI's field of
+            view on the CT grid, :func:`mousereg.propagate.field_of_view`).
 
     Returns:
         ``{"labels": [{value, name, dice, ...}, ...], "mean": {...}, "tau_mm", "conventions"}``.
@@ -148,6 +151,12 @@ def evaluate(
     names = truth.labels or pred.labels or table or LabelTable.default()
     check_tables_agree(names, table, "the volumes and the given table")
     p, t = pred.compute(), truth.compute()
+    if roi is not None:
+        if not roi.same_grid(truth, tol=1e-4):
+            msg = "the region of interest is not on the truth's grid; resample it first"
+            raise InputError(msg)
+        keep = roi.compute() > 0
+        p, t = np.where(keep, p, 0), np.where(keep, t, 0)
     sx, sy, sz = pred.spacing
     spacing_zyx = (sz, sy, sx)
     values = sorted({int(v) for v in np.union1d(np.unique(p), np.unique(t))} - {0})
@@ -161,6 +170,7 @@ def evaluate(
     return {
         "tau_mm": tau_mm,
         "spacing_xyz_mm": list(pred.spacing),
+        "roi_voxels": None if roi is None else int(keep.sum()),
         "conventions": {
             "surface": "boundary voxels (6-neighbourhood), weighted by exposed face area",
             "distance": "Euclidean between voxel centres, mm (spacing-aware EDT)",
@@ -180,13 +190,15 @@ def evaluate_file(
     *,
     tau_mm: float = DEFAULT_TAU_MM,
     table: str | os.PathLike[str] | None = None,
+    roi: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """:func:`evaluate` from label files, written atomically as JSON (``mousereg evaluate``)."""
     from mousereg.io import read_volume
     from mousereg.io.atomic import write_text
 
     names = LabelTable.read(Path(table)) if table is not None else None
-    doc = evaluate(read_volume(pred), read_volume(truth), tau_mm=tau_mm, table=names)
+    mask = read_volume(roi) if roi is not None else None
+    doc = evaluate(read_volume(pred), read_volume(truth), tau_mm=tau_mm, table=names, roi=mask)
     doc = {"prediction": str(pred), "truth": str(truth), **doc}
     write_text(output, json.dumps(doc, indent=2) + "\n")
     return doc

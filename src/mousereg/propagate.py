@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import SimpleITK as sitk
 
@@ -100,11 +101,43 @@ def propagate(
     check_tables_agree(chosen, reference.labels, "labels and reference")
     if chosen is not None:
         _check_values_in_table(labels, chosen, "labels")
-    t = transform if isinstance(transform, Transform) else Transform(transform)
-    if inverse:
-        t = t.inverse(reference, spacing=inverse_spacing)
+    t = _resolve(transform, reference, inverse, inverse_spacing)
     out = resample(labels, reference, t, interpolation=method, default_value=0)
     return out.with_array(out.data, labels=chosen, modality=labels.modality or "labels")
+
+
+def _resolve(
+    transform: Transform | sitk.Transform,
+    reference: Volume,
+    inverse: bool,
+    inverse_spacing: float | None,
+) -> Transform:
+    t = transform if isinstance(transform, Transform) else Transform(transform)
+    return t.inverse(reference, spacing=inverse_spacing) if inverse else t
+
+
+def field_of_view(
+    source: Volume,
+    transform: Transform | sitk.Transform,
+    reference: Volume,
+    *,
+    inverse: bool = False,
+    inverse_spacing: float | None = 0.5,
+) -> Volume:
+    """A uint8 mask on ``reference``: 1 where the voxel maps inside ``source``'s grid.
+
+    The region where propagated labels can exist (the MRI slab covers only part of the CT):
+    compare labels only inside it (``evaluate(..., roi=...)``).
+    """
+    t = _resolve(transform, reference, inverse, inverse_spacing)
+    ones = Volume(
+        da.ones(source.shape, dtype=np.uint8, chunks=source.data.chunks[-3:]),
+        spacing=source.spacing,
+        origin=source.origin,
+        direction=source.direction,
+    )
+    out = resample(ones, reference, t, interpolation="nearest", default_value=0)
+    return out.with_array(out.data, modality="mask")
 
 
 def propagate_file(
@@ -116,8 +149,12 @@ def propagate_file(
     inverse: bool = False,
     method: str = "label",
     table: str | os.PathLike[str] | None = None,
+    fov: str | os.PathLike[str] | None = None,
 ) -> Volume:
-    """:func:`propagate` from files to a file (what ``mousereg propagate`` runs); returns it."""
+    """:func:`propagate` from files to a file (what ``mousereg propagate`` runs); returns it.
+
+    With ``fov``, also writes the :func:`field_of_view` mask there.
+    """
     from mousereg.io import read_volume, write_volume
 
     lab = read_volume(labels)
@@ -126,4 +163,6 @@ def propagate_file(
     names = LabelTable.read(Path(table)) if table is not None else None
     out = propagate(lab, t, ref, inverse=inverse, method=method, table=names)
     write_volume(out, output)
+    if fov is not None:
+        write_volume(field_of_view(lab, t, ref, inverse=inverse), fov)
     return out

@@ -60,6 +60,7 @@ class Transform:
             raise InputError(msg)
         self._parts = flatten(transform)
         self._steps: list[PointMap] | None = None
+        self._inverses: dict[tuple[Any, ...], Transform] = {}
         self.inverse_consistency = inverse_consistency
 
     # ---- constructors ------------------------------------------------------------------------
@@ -228,6 +229,12 @@ class Transform:
             msg = "inverting a deformable transform needs a reference grid in the moving space"
             raise InputError(msg)
         grid = _grid_volume(reference, spacing)
+        key = (
+            grid.shape, grid.spacing, grid.origin, grid.direction.tobytes(), iterations,
+            tolerance_mm,
+        )  # fmt: skip
+        if key in self._inverses:  # inverting twice on one grid (labels + field of view)
+            return self._inverses[key]
         linear = [t for t in self._parts if t.IsLinear()]
         a, b = _linear_map(linear)
         a_inv = np.linalg.inv(a)
@@ -236,6 +243,7 @@ class Transform:
         l_inv = Transform.from_matrix(a_inv, translation=-a_inv @ b)
         inv = Transform.from_displacement_field(field).then(l_inv)
         inv.inverse_consistency = _consistency(self, inv, grid)
+        self._inverses[key] = inv
         return inv
 
     # ---- fields ---------------------------------------------------------------------------
