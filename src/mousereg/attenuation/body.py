@@ -2,7 +2,8 @@
 
 Used to remove the holder (CT) and the vaseline markers (MRI), and to call the air inside the
 body lung (MRI). Works on small in-memory arrays; :func:`coarse_body_mask` computes it on a
-block-averaged copy of a large chunked volume and :func:`upsample_mask` brings it back, chunked.
+block-averaged copy of a large chunked volume (the remainder voxels at the far edges, fewer than
+one block, are left out; callers extend the last coarse voxel over them).
 """
 
 from __future__ import annotations
@@ -89,25 +90,8 @@ def coarse_body_mask(
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
     """The body found on a block-averaged copy of ``data``; returns it and the block factors."""
     factors = coarse_factors(spacing_zyx)
-    pad = [(0, (-n) % f) for n, f in zip(data.shape, factors, strict=True)]
-    padded = da.pad(data.astype(np.float32), pad, mode="edge") if any(p[1] for p in pad) else data
-    small = da.coarsen(np.mean, padded.astype(np.float32), dict(enumerate(factors))).compute()
+    blocks = dict(enumerate(factors))
+    small = da.coarsen(np.mean, data.astype(np.float32), blocks, trim_excess=True).compute()
     coarse_spacing = tuple(s * f for s, f in zip(spacing_zyx, factors, strict=True))
     body = body_from_tissue(tissue(small), coarse_spacing, **kwargs)  # type: ignore[arg-type]
     return body, factors
-
-
-def upsample_mask(
-    coarse: np.ndarray,
-    factors: tuple[int, int, int],
-    shape: tuple[int, int, int],
-    chunks: tuple[tuple[int, ...], ...],
-) -> da.Array:
-    """A coarse mask repeated back to full resolution, lazily, with the given chunks."""
-    small = da.from_array(coarse, chunks=tuple(max(1, 64 // f) for f in factors))
-    big = small
-    for axis, f in enumerate(factors):
-        if f > 1:
-            big = da.repeat(big, f, axis=axis)
-    big = big[: shape[0], : shape[1], : shape[2]]
-    return big.rechunk(chunks)

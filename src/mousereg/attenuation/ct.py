@@ -31,12 +31,12 @@ DEFAULT_KVP = 55.0  # the dataset's micro-CT protocols (55 kV; 65 kV for ultra-f
 # not between PLASTIC_HU; bone (mostly above +400) counts as tissue so the skull joins the head
 # to the body. The body is found on a 0.5 mm grid (opening cuts the thin partial-volume shells
 # of the plastic that touch the skin), then refined at full resolution in a one-coarse-voxel band
-# around its surface with the same rule on lightly smoothed HU.
+# around its surface with the same rule on HU averaged over 3x3x3 voxels.
 AIR_HU = -500.0
 PLASTIC_HU = (125.0, 400.0)
 BODY_OPEN_MM = 0.6
 BODY_CLOSE_MM = 1.0
-REFINE_SIGMA_VOXELS = 1.0
+REFINE_BOX_VOXELS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +52,23 @@ def _body_tissue(hu: np.ndarray) -> np.ndarray:
     return np.asarray((hu > AIR_HU) & ~plastic)
 
 
+def _coarse_lookup(
+    coarse: np.ndarray, factors: tuple[int, int, int], region: list[tuple[int, int]]
+) -> np.ndarray:
+    """The coarse mask at the full-resolution voxels of ``region`` ((start, stop) per axis)."""
+    idx = [
+        np.clip(np.arange(a, b) // f, 0, n - 1)
+        for (a, b), f, n in zip(region, factors, coarse.shape, strict=True)
+    ]
+    return np.asarray(coarse[np.ix_(*idx)])
+
+
 def body_mask(hu: Volume) -> da.Array:
-    """A lazy full-resolution body mask of a CT in HU (see the constants above)."""
+    """A lazy full-resolution body mask of a CT in HU (see the constants above).
+
+    One task per chunk: the coarse body's interior is body, its outside air, and only in the
+    band between them (chunks that hold a piece of the surface) the HU decide.
+    """
     spacing_zyx = (hu.spacing[2], hu.spacing[1], hu.spacing[0])
     coarse, factors = body_mod.coarse_body_mask(
         hu.data, spacing_zyx, _body_tissue, open_mm=BODY_OPEN_MM, close_mm=BODY_CLOSE_MM
@@ -61,15 +76,27 @@ def body_mask(hu: Volume) -> da.Array:
     if not coarse.any():
         msg = f"CT: no body found (no connected tissue above {AIR_HU:g} HU besides the holder)"
         raise InputError(msg)
-    core = ndimage.binary_erosion(coarse)
-    outer = ndimage.binary_dilation(coarse)
-    chunks = hu.data.chunks
-    core_up = body_mod.upsample_mask(core, factors, hu.shape, chunks)
-    outer_up = body_mod.upsample_mask(outer, factors, hu.shape, chunks)
-    fwhm = REFINE_SIGMA_VOXELS * pet_grid.FWHM_PER_SIGMA * min(hu.spacing)
-    smoothed = pet_grid.smooth(hu, fwhm).data
-    tissue = da.map_blocks(_body_tissue, smoothed, dtype=bool)
-    return core_up | (outer_up & tissue)
+    core_c = ndimage.binary_erosion(coarse)
+    outer_c = ndimage.binary_dilation(coarse)
+    depth = REFINE_BOX_VOXELS // 2
+    starts = [np.concatenate([[0], np.cumsum(c)]) for c in hu.data.chunks]
+
+    def _refine(block: np.ndarray, block_info: dict[Any, Any] | None = None) -> np.ndarray:
+        assert block_info is not None
+        chunk = block_info[0]["chunk-location"]
+        # the block holds its chunk plus the halo (depth voxels on each side, edges padded)
+        region = [
+            (int(st[i]) - depth, int(st[i]) - depth + n)
+            for st, i, n in zip(starts, chunk, block.shape, strict=True)
+        ]
+        core = _coarse_lookup(core_c, factors, region)
+        band = _coarse_lookup(outer_c, factors, region) & ~core
+        if not band.any():
+            return core
+        mean = ndimage.uniform_filter(block.astype(np.float32), REFINE_BOX_VOXELS, mode="nearest")
+        return np.asarray(core | (band & _body_tissue(mean)))
+
+    return da.map_overlap(_refine, hu.data, depth=depth, boundary="nearest", dtype=bool)
 
 
 def hu_to_mu(hu: Volume, model: MuModel) -> Volume:
