@@ -257,3 +257,17 @@ def test_unsupported_version_and_chunks(tmp_path: Path, image: Volume) -> None:
     with pytest.raises(InputError, match="--chunks between 64 and 128"):
         write_volume(image, tmp_path / "a.zarr", chunks=4)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_non_orthonormal_direction_attribute_is_refused(
+    stores: dict[str, Path], tmp_path: Path
+) -> None:
+    copy = tmp_path / "sheared.zarr"
+    shutil.copytree(stores["image"], copy)
+    group = zarr.open_group(str(copy), mode="r+")
+    own = dict(group.attrs["mousereg"])
+    own["direction"] = [1.0, 0.4, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    group.attrs["mousereg"] = own
+    with pytest.raises(InputError, match="not orthonormal") as err:
+        read_volume(copy)
+    assert str(copy) in str(err.value)
