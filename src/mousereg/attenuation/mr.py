@@ -51,7 +51,8 @@ def load_atlas_templates(path: str | os.PathLike[str]) -> AtlasTemplates:
     """Read an atlas's water, fat and µ511 templates.
 
     A mousereg atlas folder (``atlas.json`` + ``templates.zarr`` with channels ``mr_water``,
-    ``mr_fat``, ``mu511``) or a plain folder with ``water.*``, ``fat.*`` and ``mu511.*`` images in
+    ``mr_fat``, ``mu511``; opened and validated by :func:`mousereg.atlas.load_atlas`) or a plain
+    folder with ``water.*``, ``fat.*`` and ``mu511.*`` images in
     any format :func:`mousereg.io.read_volume` reads.
     """
     from mousereg.io import read_volume
@@ -61,17 +62,11 @@ def load_atlas_templates(path: str | os.PathLike[str]) -> AtlasTemplates:
         msg = f"--atlas {folder}: not a folder; pass an atlas folder"
         raise InputError(msg)
     if (folder / "atlas.json").is_file():
-        from mousereg.atlas import format as atlas_format
+        from mousereg.atlas import load_atlas
 
-        templates = read_volume(folder / atlas_format.TEMPLATES)
-        names = list(templates.channel_names)
-        missing = [c for c in ("mr_water", "mr_fat", "mu511") if c not in names]
-        if missing:
-            msg = f"--atlas {folder}: templates lack channel(s) {', '.join(missing)} (has {names})"
-            raise InputError(msg)
-        return AtlasTemplates(
-            templates.channel("mr_water"), templates.channel("mr_fat"), templates.channel("mu511")
-        )
+        channels = ("mr_water", "mr_fat", "mu511")
+        templates = load_atlas(folder).template(channels)
+        return AtlasTemplates(*(templates.channel(c) for c in channels))
     vols = {k: read_volume(_find_template(folder, stem)) for k, stem in TEMPLATE_NAMES.items()}
     return AtlasTemplates(vols["water"], vols["fat"], vols["mu511"])
 
