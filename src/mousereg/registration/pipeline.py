@@ -35,6 +35,7 @@ from mousereg.volume import Volume
 MODES = ("fiducial", "rigid", "affine", "deformable")
 BACKENDS = ("elastix", "ants")
 INTENSITY_MODULE = "mousereg.registration.intensity"
+INVERSE_SPACING_MM = 0.5  # grid of the numerical inverse of a deformable transform
 
 
 def to_transform(t: PointTransform) -> Transform:
@@ -124,7 +125,7 @@ def _write_outputs(
             files[f"markers_{role}{suffix}"] = path
     files["report"] = outdir / "report.json"
     out = {k: str(v.name) for k, v in files.items()}
-    report["outputs"] = out
+    report["outputs"] = {**out, **report.get("outputs", {})}
     write_text(files["report"], json.dumps(report, indent=2, default=_json_default))
     return out
 
@@ -206,11 +207,20 @@ def register(
         )
         report["intensity"] = stage
     assert transform is not None
+    t_inv = time.perf_counter()
     inverse = (
         to_transform(fid.transform.inverse())
         if mode == "fiducial" and fid is not None
-        else transform.inverse(moving_scan)
+        else transform.inverse(moving_scan, spacing=INVERSE_SPACING_MM)
     )
+    if "intensity" in report:
+        report["intensity"]["inverse_consistency"] = inverse.inverse_consistency
+        report["intensity"]["seconds"]["inverse"] = round(time.perf_counter() - t_inv, 3)
+    from mousereg.qc.pair import write_pair_outputs  # qc sits above registration: import late
+
+    t_qc = time.perf_counter()
+    report["outputs"] = write_pair_outputs(out, fixed_scan, moving_scan, transform, report)
+    report["seconds_qc"] = round(time.perf_counter() - t_qc, 3)
     report["seconds_total"] = round(time.perf_counter() - t0, 3)
     markers = {} if fid is None else {"fixed": fid.fixed_found, "moving": fid.moving_found}
     _write_outputs(out, transform, inverse, report, markers)

@@ -1,0 +1,242 @@
+"""The intensity stage: refine the fiducial (marker-hole) start by image similarity.
+
+``refine`` is the seam :func:`mousereg.registration.pipeline.refine` calls. From the fiducial
+rigid ``R0`` (fixed MRI -> moving CT) it
+
+1. resamples the CT onto a working grid (the MRI grid padded by ``PAD_MM``) through ``R0``, so
+   every backend registers two images in the MRI frame starting from the identity;
+2. refines rigidly (or affinely) by Mattes mutual information inside the body masks:
+   ``R = R0 ∘ L`` (``L`` the backend's result);
+3. (deformable) resamples the CT through ``R`` and registers B-spline (elastix: MI + bending
+   energy) or SyN (ANTs, MI): ``T(p) = R(p + u(p))``.
+
+The deformable result is stored as ``T = R0 ∘ (I + d)`` with ``d = R0⁻¹ ∘ R ∘ (I + u) - I``
+tapered to zero outside the (dilated) MRI body mask: the holder, which does not deform, keeps
+the fiducial mapping that its holes fix, and outside the MRI grid ``T`` is exactly ``R0``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from mousereg.errors import InputError
+from mousereg.registration import masks
+from mousereg.registration.jacobian import jacobian_statistics
+from mousereg.registration.transform import Transform
+from mousereg.volume import Volume
+
+PAD_MM = 3.0  # margin of the working grid around the MRI
+MASK_DILATE_MM = 1.0  # the body's edge carries most of the CT-MR information
+TAPER_MM = 2.0  # the deformation falls to zero this far outside the dilated MRI body
+MODES = ("rigid", "affine", "deformable")
+
+
+def is_ct(volume: Volume) -> bool:
+    """True for a CT in HU (by modality, else by air near -1000 HU)."""
+    if volume.modality:
+        return volume.modality.upper() == "CT"
+    if volume.is_multichannel:
+        return False
+    low = float(np.percentile(np.asarray(volume.data[::4, ::4, ::4]), 1))
+    return low < -500.0
+
+
+def mr_signal(volume: Volume, channels: str = "sum") -> sitk.Image:
+    """The MRI as one float image: ``"sum"`` of its channels (water + fat, in-phase-like) or one
+    named channel."""
+    if not volume.is_multichannel:
+        return sitk.Cast(volume.to_sitk(), sitk.sitkFloat32)
+    if channels != "sum":
+        return sitk.Cast(volume.to_sitk(channels), sitk.sitkFloat32)
+    total = sitk.Cast(volume.to_sitk(0), sitk.sitkFloat32)
+    for i in range(1, volume.n_channels):
+        total = total + sitk.Cast(volume.to_sitk(i), sitk.sitkFloat32)
+    return total
+
+
+def working_grid(fixed: sitk.Image, pad_mm: float = PAD_MM) -> sitk.Image:
+    """An empty float image on the fixed grid padded by ``pad_mm`` on every side."""
+    pad = [int(np.ceil(pad_mm / s)) for s in fixed.GetSpacing()]
+    size = [n + 2 * p for n, p in zip(fixed.GetSize(), pad, strict=True)]
+    origin = fixed.TransformContinuousIndexToPhysicalPoint([-float(p) for p in pad])
+    grid = sitk.Image(size, sitk.sitkFloat32)
+    grid.SetSpacing(fixed.GetSpacing())
+    grid.SetOrigin(origin)
+    grid.SetDirection(fixed.GetDirection())
+    return grid
+
+
+def center_start(fixed_mask: sitk.Image, moving_mask: sitk.Image) -> Transform:
+    """A translation from the fixed body's centroid to the moving body's (no fiducials)."""
+    centres = []
+    for m in (fixed_mask, moving_mask):
+        stats = sitk.LabelShapeStatisticsImageFilter()
+        stats.Execute(sitk.Cast(m, sitk.sitkUInt8))
+        centres.append(np.asarray(stats.GetCentroid(1)))
+    return Transform.from_matrix(np.eye(3), translation=centres[1] - centres[0])
+
+
+def mattes_mi(
+    fixed: sitk.Image,
+    moving: sitk.Image,
+    transform: Transform,
+    mask: sitk.Image,
+    bins: int = 32,
+) -> float:
+    """Mattes mutual information (nats; higher is better) of ``moving ∘ T`` and ``fixed``."""
+    warped = sitk.Resample(moving, fixed, transform.to_sitk(), sitk.sitkLinear, 0.0)
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
+    reg.SetMetricFixedMask(mask)
+    reg.SetMetricSamplingStrategy(reg.NONE)
+    reg.SetInterpolator(sitk.sitkLinear)
+    reg.SetInitialTransform(sitk.TranslationTransform(3), inPlace=False)
+    return -float(reg.MetricEvaluate(fixed, sitk.Cast(warped, sitk.sitkFloat32)))
+
+
+def _resample(
+    moving: sitk.Image, grid: sitk.Image, transform: Transform, fill: float
+) -> sitk.Image:
+    return sitk.Resample(moving, grid, transform.to_sitk(), sitk.sitkLinear, fill, sitk.sitkFloat32)
+
+
+def _tapered_field(
+    u: sitk.Image, rigid: Transform, anchor: Transform, weight: np.ndarray
+) -> sitk.Image:
+    """``d = (anchor⁻¹ ∘ rigid ∘ (I + u) - I) · weight`` on ``u``'s grid, as a vector image."""
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in u.GetSize()], indexing="ij"), -1)
+    idx = idx.transpose(2, 1, 0, 3).reshape(-1, 3).astype(float)  # (z, y, x) order of points
+    m = np.asarray(u.GetDirection()).reshape(3, 3) @ np.diag(u.GetSpacing())
+    pts = idx @ m.T + np.asarray(u.GetOrigin())
+    disp = sitk.GetArrayFromImage(u).reshape(-1, 3).astype(float)
+    mapped = anchor.inverse().transform_points(rigid.transform_points(pts + disp))
+    d = ((mapped - pts) * weight.reshape(-1, 1)).reshape((*weight.shape, 3))
+    out = sitk.GetImageFromArray(d, isVector=True)
+    out.CopyInformation(u)
+    return out
+
+
+def refine(
+    fixed: Volume,
+    moving: Volume,
+    initial: Transform | None,
+    *,
+    mode: str,
+    backend: str,
+    outdir: Path,
+    fiducials: Any = None,
+    threads: int = 2,
+    channels: str = "sum",
+    parameter_dir: str | Path | None = None,
+    iterations: int | None = None,
+) -> tuple[Transform, dict[str, Any]]:
+    """Refine ``initial`` (fixed -> moving) by mutual information, then deform (see module doc).
+
+    Args:
+        fixed, moving: the two scans (a Dixon MRI and a CT in HU, in either role).
+        initial: the fiducial start; ``None`` starts from the body centroids.
+        mode: ``rigid``, ``affine`` or ``deformable``.
+        backend: ``elastix`` or ``ants``.
+        outdir: where elastix's TransformParameters files are kept.
+        fiducials: the fiducial result (kept for the report).
+        threads: ITK / elastix / ANTs worker threads.
+        channels: MRI channels for the metric: ``"sum"`` (water + fat) or a channel name.
+        parameter_dir: folder with ``rigid.txt``/``affine.txt``/``bspline.txt`` (elastix).
+        iterations: override the iterations per resolution (elastix) or level (ANTs).
+
+    Returns:
+        The transform and the stage's report (similarity before/after, Jacobian statistics,
+        seconds per stage).
+    """
+    if mode not in MODES:
+        msg = f"the intensity stage takes --mode {', '.join(MODES)}, got {mode!r}"
+        raise InputError(msg)
+    from mousereg.registration import ants_backend, elastix_backend
+
+    elastix_backend.set_threads(threads)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    fixed_ct = is_ct(fixed)
+    fixed_img = _as_image(fixed, fixed_ct, channels)
+    moving_img = _as_image(moving, is_ct(moving), channels)
+    fixed_mask = _body(fixed_img, fixed_ct)
+    moving_mask = _body(moving_img, not fixed_ct)
+    fill = -1000.0 if not fixed_ct else 0.0  # what lies outside the moving scan
+    grid = working_grid(fixed_img)
+    anchor = initial if initial is not None else center_start(fixed_mask, moving_mask)
+    fixed_metric_mask = masks.dilate(fixed_mask, MASK_DILATE_MM)
+    times["prepare"] = time.perf_counter() - t0
+
+    run = ants_backend if backend == "ants" else elastix_backend
+    options = {"threads": threads, "outdir": Path(outdir), "iterations": iterations}
+    if backend == "elastix":
+        options["parameter_dir"] = parameter_dir
+    t1 = time.perf_counter()
+    linear_kind = "affine" if mode == "affine" else "rigid"
+    start = _resample(moving_img, grid, anchor, fill)
+    start_mask = masks.dilate(_body(start, not fixed_ct), MASK_DILATE_MM)
+    step = run.register_linear(
+        fixed_img,
+        start,
+        linear_kind,
+        fixed_mask=fixed_metric_mask,
+        moving_mask=start_mask,
+        **options,
+    )
+    rigid = Transform(step).then(anchor)
+    times[linear_kind] = time.perf_counter() - t1
+    report: dict[str, Any] = {"backend": backend, "channels": channels}
+    result = rigid
+    if mode == "deformable":
+        t2 = time.perf_counter()
+        warped = _resample(moving_img, grid, rigid, fill)
+        warped_mask = masks.dilate(_body(warped, not fixed_ct), MASK_DILATE_MM)
+        u = run.register_deformable(
+            fixed_img, warped, fixed_mask=fixed_metric_mask, moving_mask=warped_mask, **options
+        )
+        weight = masks.taper(fixed_metric_mask, TAPER_MM)
+        field = _tapered_field(u, rigid, anchor, weight)
+        report["jacobian"] = jacobian_statistics(field)
+        report["jacobian_in_body"] = jacobian_statistics(
+            field, sitk.GetArrayViewFromImage(fixed_mask) > 0
+        )
+        result = Transform(sitk.DisplacementFieldTransform(field)).then(anchor)
+        times["deformable"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    report["similarity"] = {
+        "metric": "Mattes mutual information, 32 bins, nats, in the dilated fixed body mask",
+        "start": mattes_mi(fixed_img, moving_img, anchor, fixed_metric_mask),
+        linear_kind: mattes_mi(fixed_img, moving_img, rigid, fixed_metric_mask),
+        "final": mattes_mi(fixed_img, moving_img, result, fixed_metric_mask),
+    }
+    report["start"] = "fiducial" if initial is not None else "body centroids"
+    report["linear_change_at_centre_mm"] = float(
+        np.linalg.norm(
+            rigid.transform_points([_centre(fixed_mask)])
+            - anchor.transform_points([_centre(fixed_mask)])
+        )
+    )
+    times["similarity"] = time.perf_counter() - t3
+    report["seconds"] = {k: round(v, 3) for k, v in times.items()}
+    return result, report
+
+
+def _as_image(volume: Volume, ct: bool, channels: str) -> sitk.Image:
+    if ct:
+        return sitk.Cast(volume.to_sitk(), sitk.sitkFloat32)
+    return mr_signal(volume, channels)
+
+
+def _body(image: sitk.Image, ct: bool) -> sitk.Image:
+    return masks.ct_body_mask(image) if ct else masks.mr_body_mask(image)
+
+
+def _centre(mask: sitk.Image) -> np.ndarray:
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.Execute(sitk.Cast(mask, sitk.sitkUInt8))
+    return np.asarray(stats.GetCentroid(1))
