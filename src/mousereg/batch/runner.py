@@ -307,6 +307,15 @@ class _Run:
         return [self.outcomes[j] for j in self.order]
 
 
+def remove_stale_temporaries(jobs: list[Job]) -> None:
+    """Delete half-written job folders a killed run left behind (``.<name>.tmp-*``)."""
+    import shutil
+
+    for stage_dir in {job.folder.parent for job in jobs}:
+        for stale in stage_dir.glob(".*.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def write_summary(summary: RunSummary) -> None:
     """Write ``summary.json`` and ``summary.tsv`` into the output folder."""
     rows = []
@@ -372,6 +381,7 @@ def run_pipeline(
     out = Path(outdir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     jobs = plan(spec, rows, out)
+    remove_stale_temporaries(jobs)
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     n_retries = spec.retries if retries is None else retries
     t0 = time.perf_counter()
