@@ -30,9 +30,9 @@ CONFIGS = ((1, 1), (2, 1), (1, 2))  # (workers, ITK threads per job)
 
 def _warm(client: object) -> None:
     def imports() -> bool:
-        import mousereg.batch.kinds.register  # noqa: F401
-        import mousereg.metrics  # noqa: F401
-        import mousereg.propagate  # noqa: F401
+        import mousereg.batch.kinds.register
+        import mousereg.metrics
+        import mousereg.propagate
         import mousereg.registration  # noqa: F401
 
         return True
