@@ -486,6 +486,131 @@ def mumap_compare(
     click.echo(f"wrote {output}")
 
 
+# ---- atlas: build, segment, info, validate ------------------------------------------------------
+@main.group()
+def atlas() -> None:
+    """Multimodal mouse atlases: build from a manifest, segment new mice, inspect, validate."""
+
+
+@atlas.command("build")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--outdir", required=True, type=click.Path(path_type=Path), help="Atlas folder."
+)
+@click.option("--iterations", type=int, default=4, show_default=True, help="Template iterations.")
+@click.option("--spacing", type=float, default=0.4, show_default=True, help="Template voxel (mm).")
+@click.option(
+    "--registration-spacing",
+    type=float,
+    default=0.8,
+    show_default=True,
+    help="Grid (mm) the subject-to-template registrations run on.",
+)
+@click.option("--gradient-step", type=float, default=0.25, show_default=True)
+@click.option("--no-sharpen", is_flag=True, help="Do not sharpen the MR templates.")
+@click.option("--cluster", default=None, help="Dask scheduler address (tcp://HOST:PORT).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Local threads.")
+@click.option("--name", default="", help="Atlas name (default: the folder name).")
+@click.option("--strain", default="", help="Mouse strain recorded in atlas.json.")
+@click.option("--restart", is_flag=True, help="Ignore a stopped build's state and start over.")
+def atlas_build(
+    manifest: Path,
+    outdir: Path,
+    iterations: int,
+    spacing: float,
+    registration_spacing: float,
+    gradient_step: float,
+    no_sharpen: bool,
+    cluster: str | None,
+    workers: int,
+    name: str,
+    strain: str,
+    restart: bool,
+) -> None:
+    """Build an unbiased multimodal atlas from the subjects of MANIFEST (resumable)."""
+    from mousereg.atlas import BuildParameters, build_atlas_from_manifest
+
+    params = BuildParameters(
+        iterations=iterations,
+        spacing=spacing,
+        registration_spacing=registration_spacing,
+        gradient_step=gradient_step,
+        sharpen=not no_sharpen,
+    )
+    doc = build_atlas_from_manifest(
+        manifest,
+        outdir,
+        params,
+        name=name,
+        strain=strain,
+        cluster=cluster,
+        workers=workers,
+        resume=not restart,
+    )
+    for e in doc["excluded"]:
+        click.echo(f"warning: subject {e['id']} left out: {e['reason']}", err=True)
+    click.echo(
+        f"wrote {outdir} ({len(doc['subjects'])} subjects, {len(doc['history'])} iterations)"
+    )
+
+
+@atlas.command("segment")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--atlas", "atlas_dir", required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Label map.")
+@click.option("--multi", is_flag=True, help="Multi-atlas: register every atlas subject and fuse.")
+@click.option(
+    "--fusion",
+    type=click.Choice(["weighted", "majority"]),
+    default="weighted",
+    show_default=True,
+    help="Label fusion for --multi.",
+)
+@click.option("--cluster", default=None, help="Dask scheduler address (tcp://HOST:PORT).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Local threads.")
+def atlas_segment(
+    images: tuple[Path, ...],
+    atlas_dir: Path,
+    output: Path,
+    multi: bool,
+    fusion: str,
+    cluster: str | None,
+    workers: int,
+) -> None:
+    """Segment a Dixon MRI (IMAGES = water fat) with the atlas; write the label map to OUTPUT."""
+    from mousereg.atlas import segment
+
+    segment(
+        atlas_dir,
+        list(images),
+        output,
+        multi=multi,
+        fusion=fusion,
+        cluster=cluster,
+        workers=workers,
+    )
+    click.echo(f"wrote {output}")
+
+
+@atlas.command("info")
+@click.argument("atlas_dir", type=click.Path(path_type=Path))
+def atlas_info(atlas_dir: Path) -> None:
+    """Print an atlas's name, grid, channels, labels, subjects and build history."""
+    from mousereg.atlas import atlas_summary
+
+    _print_json(atlas_summary(atlas_dir))
+
+
+@atlas.command("validate")
+@click.argument("atlas_dir", type=click.Path(path_type=Path))
+def atlas_validate(atlas_dir: Path) -> None:
+    """Check an atlas folder (schema, files, checksums, grids, values); exit 2 when invalid."""
+    from mousereg.atlas import validate_atlas
+
+    validate_atlas(atlas_dir)
+    click.echo(f"{atlas_dir}: valid")
+
+
 # ---- phantom and demo ---------------------------------------------------------------------------
 @main.command()
 @click.argument("outdir", type=click.Path(path_type=Path))

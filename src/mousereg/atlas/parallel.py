@@ -1,0 +1,60 @@
+"""Run one task per subject on a Dask cluster (given a Client or its address) or locally.
+
+Creating clusters belongs to :mod:`mousereg.batch`; the atlas accepts what batch made. Without a
+client, dask's local scheduler runs the tasks on ``workers`` threads (ITK and ANTs release the
+GIL while they register).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import dask
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _client(cluster: Any) -> Any:
+    if cluster is None:
+        return None
+    if isinstance(cluster, str):
+        from dask.distributed import Client
+
+        return Client(cluster)
+    return cluster
+
+
+def map_subjects(
+    fn: Callable[..., R],
+    items: Sequence[T],
+    *args: Any,
+    cluster: Any = None,
+    workers: int = 1,
+) -> list[R]:
+    """``[fn(item, *args) for item in items]``, one Dask task per item, results in order.
+
+    Args:
+        fn: a picklable function (module level).
+        items: one entry per subject.
+        args: shared arguments (sent once to a distributed cluster).
+        cluster: a ``dask.distributed.Client``, a scheduler address (``tcp://...``) or None.
+        workers: threads of the local scheduler when ``cluster`` is None.
+    """
+    client = _client(cluster)
+    if client is not None:
+        shared = [client.scatter(a, broadcast=True) if _big(a) else a for a in args]
+        futures = client.map(fn, list(items), *[[s] * len(items) for s in shared], pure=False)
+        results: list[R] = client.gather(futures)
+        if isinstance(cluster, str):
+            client.close()
+        return results
+    tasks = [dask.delayed(fn, pure=False)(item, *args) for item in items]
+    return list(dask.compute(*tasks, scheduler="threads", num_workers=max(1, workers)))
+
+
+def _big(value: Any) -> bool:
+    """True for arguments worth scattering once instead of sending with every task."""
+    nbytes = getattr(value, "nbytes", None)
+    return bool(nbytes is not None and nbytes > 1_000_000)

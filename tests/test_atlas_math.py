@@ -1,0 +1,86 @@
+"""Numbers of the atlas arithmetic: shape update, warps, label probabilities, label fusion."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from mousereg.atlas import format as fmt
+from mousereg.atlas import template as tpl
+from mousereg.atlas.fusion import majority_vote, weighted_vote
+from mousereg.atlas.output import label_probabilities, max_probability_labels
+from mousereg.labels import LabelTable
+from mousereg.volume import Volume
+
+
+@pytest.fixture(scope="module")
+def grid() -> Volume:
+    return Volume(da.zeros((12, 16, 20), dtype=np.uint8), spacing=(0.5, 0.5, 0.5))
+
+
+def test_shape_update_of_a_constant_field_is_its_negation(grid: Volume) -> None:
+    mean = np.zeros((*grid.shape, 3), np.float32)
+    mean[..., 0] = 0.8  # mm along x
+    update = tpl.shape_update_field(mean, grid, step=0.25, compositions=4)
+    inner = update[3:-3, 3:-3, 3:-3]
+    assert np.allclose(inner[..., 0], -0.8, atol=1e-5)
+    assert np.allclose(inner[..., 1:], 0.0)
+
+
+def test_warp_array_shifts_by_the_field(grid: Volume) -> None:
+    img = np.zeros(grid.shape, np.float32)
+    img[:, :, 10] = 1.0
+    field = np.zeros((*grid.shape, 3), np.float32)
+    field[..., 0] = 1.0  # sample 1 mm = 2 voxels further along x
+    out = tpl.warp_array(img, field, grid, order=1)
+    assert out[:, :, 8].min() == 1.0
+    assert out[:, :, 10].max() == 0.0
+
+
+def test_compose_fields_adds_translations(grid: Volume) -> None:
+    a = np.zeros((*grid.shape, 3), np.float32)
+    b = np.zeros((*grid.shape, 3), np.float32)
+    a[..., 1], b[..., 1] = 0.5, 0.25
+    c = tpl.compose_fields(a, b, grid)
+    assert np.allclose(c[2:-2, 2:-2, 2:-2, 1], 0.75)
+
+
+def test_sharpness_and_displacement_figures(grid: Volume) -> None:
+    ramp = np.broadcast_to(np.arange(grid.shape[2], dtype=np.float32), grid.shape) * 0.5
+    mask = np.ones(grid.shape, bool)
+    # 0.5 per voxel over 0.5 mm voxels = 1 intensity unit per mm
+    assert tpl.mean_gradient_magnitude(ramp, grid, mask) == pytest.approx(1.0)
+    f1 = np.zeros((*grid.shape, 3), np.float32)
+    f2 = np.zeros((*grid.shape, 3), np.float32)
+    f1[..., 0], f2[..., 0] = 1.0, -1.0
+    assert tpl.mean_displacement([f1, f2], mask) == pytest.approx(0.0)
+    assert tpl.mean_displacement([f1, f1], mask) == pytest.approx(1.0)
+    assert tpl.relative_change(ramp * 1.1, ramp) == pytest.approx(0.1)
+
+
+def test_label_probabilities_pool_only_annotating_maps() -> None:
+    table = LabelTable.default().subset([2, 3, 11])  # bone (CT only), brain (MR only), liver
+    u = fmt.UNKNOWN_LABEL
+    # two subjects, each with (ct_labels, mr_labels) over 4 voxels
+    s1 = np.array([[2, 11, 0, u], [3, 11, 11, 0]], np.uint8)
+    s2 = np.array([[2, 0, 11, 0], [0, 11, 0, 0]], np.uint8)
+    p = label_probabilities([s1, s2], table)
+    bone, brain, liver = p
+    assert bone.tolist() == [1.0, 0.0, 0.0, 0.0]  # only CT maps vote, voxel 3 known once
+    assert brain.tolist() == [1.0, 0.0, 0.0, 0.0]  # s2 has no brain label: it does not vote
+    assert liver.tolist() == pytest.approx([0.0, 0.75, 0.5, 0.0])
+    labels = max_probability_labels(p, table)
+    assert labels.tolist() == [2, 11, 0, 0]
+
+
+def test_majority_and_weighted_vote() -> None:
+    maps = [np.array([1, 1, 2]), np.array([1, 2, 2]), np.array([2, 2, fmt.UNKNOWN_LABEL])]
+    assert majority_vote(maps, [1, 2]).tolist() == [1, 2, 2]
+    target = np.zeros((1, 1, 3), np.float32)
+    images = [np.zeros((1, 1, 3), np.float32), np.ones((1, 1, 3)), np.ones((1, 1, 3))]
+    images = [i.astype(np.float32) for i in images]
+    maps3 = [m.reshape(1, 1, 3).astype(np.uint8) for m in maps]
+    # the first subject matches the target exactly and dominates the locally weighted vote
+    fused = weighted_vote(maps3, images, target, (1.0, 1.0, 1.0), [1, 2])
+    assert fused.ravel().tolist() == [1, 1, 2]
