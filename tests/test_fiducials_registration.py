@@ -227,6 +227,14 @@ def test_two_different_animals_are_refused(pair_busy: PhantomPair, tmp_path: Pat
         )  # fmt: skip
 
 
+def test_scans_of_two_animals_in_one_holder_are_refused(
+    pair_busy: PhantomPair, pair_clean: PhantomPair, tmp_path: Path
+) -> None:
+    """Same holder design, so the holes match; the bodies do not."""
+    with pytest.raises(RegistrationError, match=r"two different animals.*FRE|FRE.*two different"):
+        register(pair_busy.mr, pair_clean.ct, tmp_path / "two", mode="fiducial")
+
+
 def test_intensity_modes_need_the_intensity_stage(
     pair_busy: PhantomPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import ndimage
 
@@ -100,3 +102,32 @@ def body_points(
         zz, yy, xx = zz[pick], yy[pick], xx[pick]
     idx = np.stack([xx, yy, zz, np.ones_like(xx)], axis=1).astype(float)
     return (idx @ affine.T)[:, :3]
+
+
+def mapped_fraction(
+    mask_a: np.ndarray,
+    affine_a: np.ndarray,
+    mask_b: np.ndarray,
+    affine_b: np.ndarray,
+    mapping: Callable[[np.ndarray], np.ndarray],
+    tolerance_voxels: int = 1,
+) -> float:
+    """Fraction of the voxels of ``mask_a`` that ``mapping`` (a -> b) sends into ``mask_b``.
+
+    Only points landing inside ``b``'s grid count (a slab covers part of a whole-body scan);
+    ``mask_b`` is dilated by ``tolerance_voxels`` first. NaN when nothing lands in the grid.
+    """
+    zz, yy, xx = np.nonzero(mask_a)
+    if len(zz) == 0:
+        return float("nan")
+    pts = (np.stack([xx, yy, zz, np.ones_like(xx)], axis=1) @ affine_a.T)[:, :3]
+    inv = np.linalg.inv(affine_b)
+    idx = np.rint(mapping(pts) @ inv[:3, :3].T + inv[:3, 3]).astype(int)
+    inside = np.all((idx >= 0) & (idx < np.array(mask_b.shape[::-1])), axis=1)
+    if not inside.any():
+        return float("nan")
+    grown = (
+        ndimage.binary_dilation(mask_b, iterations=tolerance_voxels) if tolerance_voxels else mask_b
+    )
+    hit = grown[idx[inside, 2], idx[inside, 1], idx[inside, 0]]
+    return float(hit.mean())

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mousereg.errors import RegistrationError
-from mousereg.fiducials.body import body_points
+from mousereg.fiducials.body import body_points, mapped_fraction
 from mousereg.fiducials.detect import Detection, as_scan, detect
 from mousereg.fiducials.fit import (
     FitResult,
@@ -32,6 +32,10 @@ from mousereg.volume import Volume
 
 #: RMS fit residual (mm) above which the two scans are taken not to share one holder/animal.
 MAX_FRE_MM = 0.5
+#: After the marker fit, at least this fraction of each scan's body must map into the other's
+#: body (±1 body-grid voxel, ≈0.45 mm). Same animal on phantoms: ≥ 0.988; two animals in the same
+#: holder: 0.87–0.98 (docs/fiducials.md).
+MIN_BODY_AGREEMENT = 0.98
 
 PointMapFn = Callable[[np.ndarray], np.ndarray]
 
@@ -163,6 +167,16 @@ def _truth_section(
     }
 
 
+def _body_agreement(fdet: Detection | None, mdet: Detection | None, t: PointTransform) -> float:
+    """The smaller of the two fractions of one body that the fit maps into the other's body."""
+    if fdet is None or mdet is None or not fdet.body.any() or not mdet.body.any():
+        return float("nan")
+    inv = t.inverse()
+    a = mapped_fraction(fdet.body, fdet.affine, mdet.body, mdet.affine, t.apply)
+    b = mapped_fraction(mdet.body, mdet.affine, fdet.body, fdet.affine, inv.apply)
+    return float(np.nanmin([a, b])) if np.isfinite([a, b]).any() else float("nan")
+
+
 def _pairs_table(fixed: Markers, moving: Markers, fit: FitResult) -> list[dict[str, Any]]:
     return [
         {
@@ -189,6 +203,7 @@ def fiducial_registration(
     truth: PointMapFn | None = None,
     truth_points: np.ndarray | None = None,
     holder: HolderProfile | None = None,
+    min_body_agreement: float = MIN_BODY_AGREEMENT,
 ) -> FiducialResult:
     """Register MOVING onto FIXED through the marker holes; the transform maps fixed -> moving.
 
@@ -203,6 +218,8 @@ def fiducial_registration(
         truth: the true fixed -> moving map (phantoms), to measure TRE at ``truth_points``.
         truth_points: ``(K, 3)`` fixed-space points where the TRE is measured.
         holder: a holder profile; when given, both scans are matched to its design layout.
+        min_body_agreement: refuse when less of either body maps into the other (two animals
+            in the same holder); 0 turns the check off.
     """
     t_start = time.perf_counter()
     fixed_scan = as_scan(fixed) if not isinstance(fixed, Volume) else fixed
@@ -227,6 +244,15 @@ def fiducial_registration(
             f"the marker fit leaves an RMS residual (FRE) of {fit.fre_rms:.3f} mm, above the "
             f"{max_fre_mm} mm threshold: the two scans do not share one rigid holder (different "
             "animals or holders?); check the pairing of the inputs"
+        )
+        raise RegistrationError(msg)
+    agreement = _body_agreement(fdet, mdet, fit.transform)
+    if np.isfinite(agreement) and agreement < min_body_agreement:
+        msg = (
+            f"the marker fit is consistent (FRE {fit.fre_rms:.3f} mm, threshold {max_fre_mm} mm) "
+            f"but the bodies disagree: only {100 * agreement:.1f} % of one scan's body maps into "
+            f"the other's (threshold {100 * min_body_agreement:.1f} %); these look like two "
+            "different animals in the same holder: check the pairing of the inputs"
         )
         raise RegistrationError(msg)
     used_f = fpair.points[fit.inliers]
@@ -260,6 +286,8 @@ def fiducial_registration(
         "pairs": _pairs_table(fpair, mpair, fit),
         "fre_rms_mm": _r(fit.fre_rms),
         "fre_threshold_mm": max_fre_mm,
+        "body_agreement": _r(agreement, 4),
+        "body_agreement_threshold": min_body_agreement,
         "fle": {
             "from_residuals_mm": _r(fit.fle_rms),
             "from_detection_mm": {
