@@ -28,7 +28,12 @@ from mousereg.fiducials.fit import PointTransform
 from mousereg.fiducials.holder import HolderProfile
 from mousereg.fiducials.markers import Markers, write_markers
 from mousereg.io.atomic import write_text
-from mousereg.registration.fiducial import MAX_FRE_MM, FiducialResult, fiducial_registration
+from mousereg.registration.fiducial import (
+    MAX_FRE_MM,
+    MIN_BODY_AGREEMENT,
+    FiducialResult,
+    fiducial_registration,
+)
 from mousereg.registration.transform import Transform
 from mousereg.volume import Volume
 
@@ -153,6 +158,7 @@ def register(
     truth: Callable[[np.ndarray], np.ndarray] | None = None,
     truth_points: np.ndarray | None = None,
     holder: HolderProfile | None = None,
+    min_body_agreement: float = MIN_BODY_AGREEMENT,
 ) -> dict[str, Any]:
     """Register MOVING onto FIXED and write the outputs into ``outdir``; return the report.
 
@@ -169,6 +175,7 @@ def register(
         truth, truth_points: the true fixed -> moving map and fixed-space points where to
             measure TRE (phantoms).
         holder: a holder profile: both scans' holes are matched to its design layout.
+        min_body_agreement: refuse a fit after which the bodies disagree (two animals); 0 = off.
     """
     t0 = time.perf_counter()
     _check_options(mode, backend)
@@ -187,6 +194,7 @@ def register(
             truth=truth,
             truth_points=truth_points,
             holder=holder,
+            min_body_agreement=min_body_agreement,
         )
     except RegistrationError as exc:
         if mode == "fiducial":
