@@ -10,64 +10,24 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from mousereg.attenuation import body as body_mod
 from mousereg.attenuation.atlas_registration import register_affine
 from mousereg.attenuation.ct import body_mask, mumap_from_ct
 from mousereg.attenuation.dixon import CLASSES, dixon_classes
 from mousereg.attenuation.evaluate import compare_mumaps
 from mousereg.attenuation.mr import mumap_from_mr
+from mousereg.attenuation.phantom_eval import MRTruth, class_masks, mr_truth, truth_body
 from mousereg.attenuation.pseudo_ct import AtlasTemplates
 from mousereg.errors import InputError
 from mousereg.phantom import PhantomPair, make_pair
 from mousereg.registration import Transform
-from mousereg.resample import resample
 from mousereg.volume import Volume
 
-MU_PLASTIC = 0.1123  # the phantom holder's plastic at 511 keV
 BONE, FAT, VISCERAL_FAT, LUNG = 2, 6, 17, 12
-
-
-def truth_body(mu: np.ndarray, dilate: int) -> np.ndarray:
-    """The animal in a true µ-map: µ > 0.05 away from the holder's plastic, holes filled."""
-    plastic = ndimage.binary_dilation(np.abs(mu - MU_PLASTIC) < 0.004, iterations=dilate)
-    return body_mod.fill_holes(body_mod.largest_component((mu > 0.05) & ~plastic))
-
-
-def tissue_masks(labels: np.ndarray, body: np.ndarray) -> dict[str, np.ndarray]:
-    """Tissue classes from the organ labels; soft tissue is the rest of the body."""
-    fat = np.isin(labels, [FAT, VISCERAL_FAT])
-    bone, lung = labels == BONE, labels == LUNG
-    return {
-        "fat": body & fat,
-        "bone": body & bone,
-        "lung": body & lung,
-        "soft tissue": body & ~fat & ~bone & ~lung,
-    }
 
 
 def bias(test: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> float:
     """Signed relative error of the mean µ in ``mask``."""
     return float(test[mask].mean() / ref[mask].mean() - 1.0)
-
-
-@dataclasses.dataclass
-class MRCase:
-    """A subject's Dixon images and its true µ (holder removed) on the MRI grid."""
-
-    water: Volume
-    fat: Volume
-    truth: Volume
-    body: np.ndarray
-    labels: np.ndarray
-
-
-def mr_case(pair: PhantomPair) -> MRCase:
-    water, fat = pair.mr.channel("water"), pair.mr.channel("fat")
-    mu = resample(pair.mu511, water, Transform(pair.transform), interpolation="linear")
-    arr = mu.compute()
-    body = truth_body(arr, dilate=1)
-    truth = water.with_array(np.where(body, arr, 0).astype(np.float32), modality="mu511")
-    return MRCase(water, fat, truth, body, pair.mr_labels.compute())
 
 
 @pytest.fixture(scope="module")
@@ -81,18 +41,18 @@ def ct_case(phantom_pair: PhantomPair) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def subject(phantom_pair: PhantomPair) -> MRCase:
-    return mr_case(phantom_pair)
+def subject(phantom_pair: PhantomPair) -> MRTruth:
+    return mr_truth(phantom_pair)
 
 
 @pytest.fixture(scope="module")
-def atlas_case() -> MRCase:
+def atlas_case() -> MRTruth:
     """A second mouse (another seed and frame) as the atlas."""
-    return mr_case(make_pair(seed=1, resolution="test"))
+    return mr_truth(make_pair(seed=1, resolution="test"))
 
 
 @pytest.fixture(scope="module")
-def atlas_transform(subject: MRCase, atlas_case: MRCase) -> Any:
+def atlas_transform(subject: MRTruth, atlas_case: MRTruth) -> Any:
     fixed = Volume.stack([subject.water, subject.fat], names=("water", "fat"))
     moving = Volume.stack([atlas_case.water, atlas_case.fat], names=("water", "fat"))
     return register_affine(fixed, moving)
@@ -101,7 +61,7 @@ def atlas_transform(subject: MRCase, atlas_case: MRCase) -> Any:
 # ---- CT -------------------------------------------------------------------------------------
 def test_ct_mu_matches_truth_per_tissue(phantom_pair: PhantomPair, ct_case: dict[str, Any]) -> None:
     mu = mumap_from_ct(phantom_pair.ct, kvp=phantom_pair.kvp).mumap.compute()
-    masks = tissue_masks(ct_case["labels"], ct_case["body"])
+    masks = class_masks(ct_case["labels"], ct_case["body"])
     errors = {name: bias(mu, ct_case["truth"], m) for name, m in masks.items()}
     assert abs(errors["soft tissue"]) < 0.02
     assert abs(errors["fat"]) < 0.02
@@ -116,7 +76,7 @@ def test_ct_holder_removal(phantom_pair: PhantomPair, ct_case: dict[str, Any]) -
     assert mu[~body].sum() < 0.01 * truth[~body].sum()
     # ... and the animal is kept
     assert (mu[body] > 0.01).mean() > 0.99
-    masks = tissue_masks(ct_case["labels"], body)
+    masks = class_masks(ct_case["labels"], body)
     assert abs(bias(mu, truth, masks["soft tissue"])) < 0.02
     assert abs(bias(mu, truth, masks["fat"])) < 0.03
 
@@ -183,7 +143,7 @@ def test_ct_refuses_values_not_in_hu(phantom_pair: PhantomPair) -> None:
 
 
 # ---- MRI ------------------------------------------------------------------------------------
-def test_dixon_classes(subject: MRCase) -> None:
+def test_dixon_classes(subject: MRTruth) -> None:
     dc = dixon_classes(subject.water, subject.fat)
     classes = dc.classes.compute()
     fat = np.isin(subject.labels, [FAT, VISCERAL_FAT])
@@ -199,14 +159,14 @@ def test_dixon_classes(subject: MRCase) -> None:
     assert (classes[vaseline] == CLASSES.index("air")).mean() > 0.99
 
 
-def test_dixon_refuses_different_grids(subject: MRCase) -> None:
+def test_dixon_refuses_different_grids(subject: MRTruth) -> None:
     shifted = dataclasses.replace(subject.fat, origin=(0.0, 0.0, 0.0))
     with pytest.raises(InputError, match="different grids"):
         mumap_from_mr(subject.water, shifted)
 
 
 def test_hybrid_beats_dixon_near_bone(
-    subject: MRCase, atlas_case: MRCase, atlas_transform: Any
+    subject: MRTruth, atlas_case: MRTruth, atlas_transform: Any
 ) -> None:
     atlas = AtlasTemplates(atlas_case.water, atlas_case.fat, atlas_case.truth)
     acf = {}
@@ -220,7 +180,7 @@ def test_hybrid_beats_dixon_near_bone(
     assert acf["dixon"]["body"]["mean"] < 0.03
 
 
-def test_pseudo_ct_with_true_transform_recovers_bone(subject: MRCase) -> None:
+def test_pseudo_ct_with_true_transform_recovers_bone(subject: MRTruth) -> None:
     """The subject as its own atlas (identity transform): bone comes back exactly."""
     atlas = AtlasTemplates(subject.water, subject.fat, subject.truth)
     hybrid = mumap_from_mr(
@@ -244,8 +204,8 @@ def _mousereg(*args: object) -> Any:
 def test_cli_mumap_ct_mr_compare(
     tmp_path: Path,
     phantom_pair: PhantomPair,
-    subject: MRCase,
-    atlas_case: MRCase,
+    subject: MRTruth,
+    atlas_case: MRTruth,
     atlas_transform: Any,
 ) -> None:
     import json
@@ -293,3 +253,14 @@ def test_cli_mumap_ct_mr_compare(
     assert (out.exit_code, "not HU" in out.output) == (2, True)
     out = _mousereg("mumap", "mr", "--water", water, "--fat", ct, "-o", tmp_path / "x.nii.gz")
     assert (out.exit_code, "different grids" in out.output) == (2, True)
+
+
+@pytest.mark.slow
+def test_demo_row(tmp_path: Path, phantom_pair: PhantomPair) -> None:
+    from mousereg.attenuation.phantom_eval import demo_row
+
+    row = demo_row("sub-01", phantom_pair, tmp_path)
+    assert abs(row["ct_soft_bias"]) < 0.02 and abs(row["ct_fat_bias"]) < 0.02
+    assert abs(row["ct_bone_bias"]) < 0.10
+    assert 0 < row["dixon_acf_mean"] < 0.03
+    assert (tmp_path / "mu_ct.nii.gz").is_file() and (tmp_path / "mu_dixon.nii.gz").is_file()
