@@ -22,25 +22,24 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
-from mousereg.attenuation import body as body_mod
 from mousereg.attenuation.atlas_registration import register_affine
 from mousereg.attenuation.ct import mumap_from_ct
 from mousereg.attenuation.evaluate import compare_mumaps
 from mousereg.attenuation.mr import mumap_from_mr
+from mousereg.attenuation.phantom_eval import (
+    MRTruth,
+    class_errors,
+    class_masks,
+    mr_truth,
+    truth_body,
+)
 from mousereg.attenuation.pseudo_ct import AtlasTemplates
 from mousereg.errors import MouseregError
 from mousereg.phantom import PhantomPair, make_pair
-from mousereg.registration import Transform
-from mousereg.resample import resample
 from mousereg.volume import Volume
-
-MU_PLASTIC = 0.1123
-CLASS_LABELS = {"fat": (6, 17), "bone": (2,), "lung": (12,)}
 
 CHILD = """
 import json, resource, sys, time
@@ -57,18 +56,6 @@ t3 = time.perf_counter()
 print(json.dumps({"import_read_s": t1 - t0, "mumap_s": t2 - t1, "write_s": t3 - t2,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def truth_body(mu: np.ndarray, dilate: int) -> np.ndarray:
-    """The animal in a true µ-map: µ > 0.05 away from the holder's plastic, holes filled."""
-    plastic = ndimage.binary_dilation(np.abs(mu - MU_PLASTIC) < 0.004, iterations=dilate)
-    return body_mod.fill_holes(body_mod.largest_component((mu > 0.05) & ~plastic))
-
-
-def class_masks(labels: np.ndarray, body: np.ndarray) -> dict[str, np.ndarray]:
-    masks = {name: body & np.isin(labels, values) for name, values in CLASS_LABELS.items()}
-    masks["soft tissue"] = body & ~np.isin(labels, sum(CLASS_LABELS.values(), ()))
-    return masks
 
 
 def speed_table(pair: PhantomPair) -> str:
@@ -99,43 +86,33 @@ def speed_table(pair: PhantomPair) -> str:
 
 def ct_rows(seed: int, pair: PhantomPair) -> list[str]:
     truth = pair.mu511.compute()
-    body = truth_body(truth, dilate=2)
-    masks = class_masks(pair.ct_labels.compute(), body)
+    masks = class_masks(pair.ct_labels.compute(), truth_body(truth))
     rows = []
     for model in ("materials", "bilinear"):
         mu = mumap_from_ct(pair.ct, kvp=pair.kvp, model=model).mumap.compute()
+        errors = class_errors(mu, truth, masks)
         cells = []
         for name in ("soft tissue", "fat", "bone", "lung"):
-            m = masks[name]
-            b = 100 * (mu[m].mean() / truth[m].mean() - 1)
-            a = 100 * np.mean(np.abs(mu[m] - truth[m]) / truth[m])
-            cells.append(f"{b:+.2f} / {a:.2f}")
+            e = errors[name]
+            cells.append(f"{100 * e['bias']:+.2f} / {100 * e['mean_abs_relative_error']:.2f}")
         rows.append(f"| {seed} | {model} | " + " | ".join(cells) + " |")
     return rows
 
 
-def mr_case(pair: PhantomPair) -> dict[str, Any]:
-    water, fat = pair.mr.channel("water"), pair.mr.channel("fat")
-    arr = resample(pair.mu511, water, Transform(pair.transform)).compute()
-    body = truth_body(arr, dilate=1)
-    truth = water.with_array(np.where(body, arr, 0).astype(np.float32), modality="mu511")
-    return {"water": water, "fat": fat, "truth": truth, "body": body}
-
-
-def mr_rows(seed: int, subject: dict[str, Any], atlas_case: dict[str, Any]) -> list[str]:
-    atlas = AtlasTemplates(atlas_case["water"], atlas_case["fat"], atlas_case["truth"])
+def mr_rows(seed: int, subject: MRTruth, atlas_case: MRTruth) -> list[str]:
+    atlas = AtlasTemplates(atlas_case.water, atlas_case.fat, atlas_case.truth)
     t = time.perf_counter()
-    fixed = Volume.stack([subject["water"], subject["fat"]], names=("water", "fat"))
+    fixed = Volume.stack([subject.water, subject.fat], names=("water", "fat"))
     transform = register_affine(fixed, atlas.mr())
     reg_s = time.perf_counter() - t
     rows = []
     for method in ("dixon", "atlas", "hybrid"):
         t = time.perf_counter()
         mu = mumap_from_mr(
-            subject["water"], subject["fat"], method=method, atlas=atlas, transform=transform
+            subject.water, subject.fat, method=method, atlas=atlas, transform=transform
         ).mumap
         make_s = time.perf_counter() - t
-        acf = compare_mumaps(mu, subject["truth"], body=subject["body"], pixel_mm=0.4)["acf"]
+        acf = compare_mumaps(mu, subject.truth, body=subject.body, pixel_mm=0.4)["acf"]
         b, nb = acf["body"], acf["near_bone"]
         extra = f" (+{reg_s:.0f} s reg.)" if method != "dixon" else ""
         rows.append(
@@ -190,7 +167,7 @@ def main() -> None:
         "| seed | method | ACF body mean % | p95 % | near bone mean % | p95 % | bone LORs | s |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    cases = []
+    cases: list[MRTruth] = []
     speed = ""
     bad: list[str] = []
     for seed in range(args.subjects):
@@ -199,7 +176,7 @@ def main() -> None:
             speed = speed_table(pair) if args.resolution == "full" else ""
             bad = bad_input_rows(pair)
         ct_table += ct_rows(seed, pair)
-        cases.append(mr_case(pair))
+        cases.append(mr_truth(pair))
         del pair
     for i, subject in enumerate(cases):
         mr_table += mr_rows(i, subject, cases[(i + 1) % len(cases)])
