@@ -373,11 +373,14 @@ def _inverse_residual_field(
     for sl in _slabs(grid):
         y = grid_points(grid, sl)
         s = (y - b) @ a_inv.T
+        active = np.arange(len(y))  # points not yet converged
         for _ in range(iterations):
-            err = t.transform_points(s) - y
-            if np.sqrt((err**2).sum(axis=1)).max() < tolerance_mm:
+            err = t.transform_points(s[active]) - y[active]
+            moving = np.sqrt((err**2).sum(axis=1)) >= tolerance_mm
+            active, err = active[moving], err[moving]
+            if not len(active):
                 break
-            s -= err @ a_inv.T
+            s[active] -= err @ a_inv.T
         r = s @ a.T + b - y
         shape = tuple(x.stop - x.start for x in sl)
         out[(slice(None), *sl)] = np.moveaxis(r, 1, 0).reshape((3, *shape))
