@@ -21,6 +21,7 @@ import SimpleITK as sitk
 
 from mousereg.errors import InputError
 from mousereg.io.atomic import atomic_path
+from mousereg.registration._inverse import consistency, grid_volume, inverse_residual_field
 from mousereg.registration._points import PointMap, flatten, linear_parts, make_step
 from mousereg.resample import grid_points
 from mousereg.volume import Volume
@@ -28,7 +29,6 @@ from mousereg.volume import Volume
 ITK_SUFFIXES = (".h5", ".hdf5", ".tfm", ".txt", ".mat")
 TEXT_SUFFIXES = (".tfm", ".txt", ".mat")
 FIELD_CHANNELS = ("dx", "dy", "dz")
-INVERSE_SLAB_POINTS = 1 << 20  # points per slab when inverting a field (bounds memory)
 
 
 def _suffix(path: Path) -> str:
@@ -228,7 +228,7 @@ class Transform:
         if reference is None:
             msg = "inverting a deformable transform needs a reference grid in the moving space"
             raise InputError(msg)
-        grid = _grid_volume(reference, spacing)
+        grid = grid_volume(reference, spacing)
         key = (
             grid.shape, grid.spacing, grid.origin, grid.direction.tobytes(), iterations,
             tolerance_mm,
@@ -238,11 +238,11 @@ class Transform:
         linear = [t for t in self._parts if t.IsLinear()]
         a, b = _linear_map(linear)
         a_inv = np.linalg.inv(a)
-        residual = _inverse_residual_field(self, grid, a, b, a_inv, iterations, tolerance_mm)
+        residual = inverse_residual_field(self, grid, a, b, a_inv, iterations, tolerance_mm)
         field = grid.with_array(residual, channel_names=FIELD_CHANNELS)
         l_inv = Transform.from_matrix(a_inv, translation=-a_inv @ b)
         inv = Transform.from_displacement_field(field).then(l_inv)
-        inv.inverse_consistency = _consistency(self, inv, grid)
+        inv.inverse_consistency = consistency(self, inv, grid)
         self._inverses[key] = inv
         return inv
 
@@ -329,79 +329,3 @@ def _linear_map(parts: list[sitk.Transform]) -> tuple[np.ndarray, np.ndarray]:
 
 def _affine_step(a: np.ndarray, b: np.ndarray) -> PointMap:
     return lambda points: points @ a.T + b
-
-
-def _grid_volume(reference: Volume, spacing: float | None) -> Volume:
-    """A lazy volume on ``reference``'s grid, or on the same extent at ``spacing`` mm."""
-    if spacing is None:
-        return Volume(
-            data=da.zeros(reference.shape, dtype=np.float32, chunks=64),
-            spacing=reference.spacing,
-            origin=reference.origin,
-            direction=reference.direction,
-        )
-    extent = (np.asarray(reference.size) - 1) * np.asarray(reference.spacing)
-    size = np.maximum(np.ceil(extent / spacing).astype(int) + 1, 2)
-    step = extent / np.maximum(size - 1, 1)
-    step = np.where(step > 0, step, spacing)
-    return Volume(
-        data=da.zeros(tuple(int(s) for s in size[::-1]), dtype=np.float32, chunks=64),
-        spacing=tuple(step),
-        origin=reference.origin,
-        direction=reference.direction,
-    )
-
-
-def _slabs(grid: Volume) -> list[tuple[slice, slice, slice]]:
-    nz, ny, nx = grid.shape
-    per = max(1, INVERSE_SLAB_POINTS // max(1, ny * nx))
-    return [(slice(z, min(z + per, nz)), slice(0, ny), slice(0, nx)) for z in range(0, nz, per)]
-
-
-def _inverse_residual_field(
-    t: Transform,
-    grid: Volume,
-    a: np.ndarray,
-    b: np.ndarray,
-    a_inv: np.ndarray,
-    iterations: int,
-    tolerance_mm: float,
-) -> np.ndarray:
-    """``r(y) = L(S(y)) - y`` on ``grid`` with ``T(S(y)) = y`` solved by fixed-point iteration."""
-    nz, ny, nx = grid.shape
-    out = np.zeros((3, nz, ny, nx), dtype=np.float64)
-    for sl in _slabs(grid):
-        y = grid_points(grid, sl)
-        s = (y - b) @ a_inv.T
-        active = np.arange(len(y))  # points not yet converged
-        for _ in range(iterations):
-            err = t.transform_points(s[active]) - y[active]
-            moving = np.sqrt((err**2).sum(axis=1)) >= tolerance_mm
-            active, err = active[moving], err[moving]
-            if not len(active):
-                break
-            s[active] -= err @ a_inv.T
-        r = s @ a.T + b - y
-        shape = tuple(x.stop - x.start for x in sl)
-        out[(slice(None), *sl)] = np.moveaxis(r, 1, 0).reshape((3, *shape))
-    return out
-
-
-def _consistency(t: Transform, inv: Transform, grid: Volume) -> dict[str, float]:
-    """Mean and max of ``|T(T⁻¹(p)) - p|`` over grid nodes and cell centres (mm)."""
-    total, count, worst = 0.0, 0, 0.0
-    for sl in _slabs(grid):
-        nodes = grid_points(grid, sl)
-        z, y, x = (np.arange(s.start, s.stop) for s in sl)
-        zz, yy, xx = np.meshgrid(z[z < grid.shape[0] - 1], y[:-1], x[:-1], indexing="ij")
-        centres = grid.index_to_physical(
-            np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1) + 0.5
-        )
-        for pts in (nodes, centres):
-            if len(pts) == 0:
-                continue
-            d = np.sqrt(((t.transform_points(inv.transform_points(pts)) - pts) ** 2).sum(axis=1))
-            total += float(d.sum())
-            count += d.size
-            worst = max(worst, float(d.max()))
-    return {"mean_mm": total / max(count, 1), "max_mm": worst}
