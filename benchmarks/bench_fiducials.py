@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -95,13 +96,17 @@ def worker_fiducial(path: Path) -> dict[str, object]:
 
     t_import = time.perf_counter() - t0
     ct, mr, holes_mr = _volumes(path)
-    t0 = time.perf_counter()
+    load = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
     res = fiducial_registration(mr, ct)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     tre = _tre(path, res.transform.apply(holes_mr), holes_mr)
     rep = res.report
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
+        "load_avg": load,
+        "body_agreement": rep["body_agreement"],
         "steps": rep["seconds"],
         "imports": t_import,
         "holes": rep["holes_found"],
@@ -228,18 +233,22 @@ def main() -> None:
         if "error" in fid:
             print(f"| {seed} | {frame} | fiducial failed: {fid['error']} |")
             continue
-        e = (
-            f"{ela['tre_mean']:.3f}/{ela['tre_max']:.3f} | {ela['seconds']:.1f}"
-            if ela and "error" not in ela
-            else (f"error: {ela.get('error')} | -" if ela else "- | -")
-        )
+        if not ela:
+            e = "- | -"
+        elif "error" in ela:
+            e = f"error: {ela['error']} | -"
+        elif "failed" in ela:
+            e = f"failed: {ela['failed']} | {ela['seconds']:.1f}"
+        else:
+            e = f"{ela['tre_mean']:.2f}/{ela['tre_max']:.2f} | {ela['seconds']:.1f}"
         h = fid["holes"]
         print(
             f"| {seed} | {frame} | {h['fixed']}/{h['moving']} | {fid['pairs']} | "
             f"{fid['fre']:.3f} | {fid['tre_mean']:.3f}/{fid['tre_max']:.3f} | "
             f"{fid['pred_centroid']:.3f}/{fid['pred_p95']:.3f} | "
             f"{fid['pred_at_holes_rms'] / fid['tre_rms']:.2f} | {fid['loo_ratio']:.2f} | "
-            f"{fid['seconds']:.2f} | {fid['rss_mb']:.0f} | {e} |",
+            f"{fid['body_agreement']:.3f} | {fid['seconds']:.2f} ({fid['cpu_seconds']:.2f}) | "
+            f"{fid['rss_mb']:.0f} | {e} |",
             flush=True,
         )
     ok = [f for _, f, _ in rows if "error" not in f]
@@ -254,19 +263,22 @@ def main() -> None:
         f"| fiducial (mousereg) | {fid_success}/{len(rows)} | "
         f"{np.mean([f['tre_mean'] for f in ok]):.3f} mm | "
         f"{max(f['tre_max'] for f in ok):.3f} mm | "
-        f"{np.mean([f['seconds'] for f in ok]):.2f} s, {max(f['seconds'] for f in ok):.2f} s | "
+        f"{np.mean([f['seconds'] for f in ok]):.2f} s, {max(f['seconds'] for f in ok):.2f} s "
+        f"(CPU {np.mean([f['cpu_seconds'] for f in ok]):.2f} s, "
+        f"{max(f['cpu_seconds'] for f in ok):.2f} s) | "
         f"{max(f['rss_mb'] for f in ok):.0f} MB |"
     )
-    ela_ok = [e for _, _, e in rows if e and "error" not in e]
-    if ela_ok:
+    ela_ran = [e for _, _, e in rows if e and "error" not in e]
+    ela_ok = [e for e in ela_ran if "failed" not in e]
+    if ela_ran and ela_ok:
         succ = sum(1 for e in ela_ok if e["tre_max"] < SUCCESS_MM)
         print(
             f"| rigid elastix, MI, geometric centre | {succ}/{len(rows)} | "
             f"{np.median([e['tre_mean'] for e in ela_ok]):.2f} mm (median) | "
             f"{max(e['tre_max'] for e in ela_ok):.1f} mm | "
-            f"{np.mean([e['seconds'] for e in ela_ok]):.1f} s, "
-            f"{max(e['seconds'] for e in ela_ok):.1f} s | "
-            f"{max(e['rss_mb'] for e in ela_ok):.0f} MB |"
+            f"{np.mean([e['seconds'] for e in ela_ran]):.1f} s, "
+            f"{max(e['seconds'] for e in ela_ran):.1f} s | "
+            f"{max(e['rss_mb'] for e in ela_ran):.0f} MB |"
         )
 
 

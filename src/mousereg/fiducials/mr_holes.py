@@ -64,16 +64,19 @@ def find_mr_holes(
         return blobs, 0, rejected
     peaks = [float(np.percentile(img[sl][labels[sl] == lab], 90)) for lab, sl, labels in comps]
     level = float(np.median(peaks)) - bg
-    for lab, sl, labels in comps:
+    for (lab, sl, labels), peak in zip(comps, peaks, strict=True):
+        # the hole's own plateau where it has one (large holes), else the typical level (small
+        # holes never fill a voxel); the centroid does not depend on it, the volume does
+        lvl = max(level, peak - bg)
         crop = grow(sl, img.shape, margin)
         lab_crop = labels[crop]
         comp = lab_crop == lab
         region = ndimage.binary_dilation(comp, iterations=2) & ((lab_crop == 0) | comp)
-        weights = np.clip((img[crop] - bg) / level, -0.5, 1.5) * region
+        weights = np.clip((img[crop] - bg) / lvl, -0.5, 1.5) * region
         edge = touches_border(sl, img.shape, 1)
         offset = (crop[0].start, crop[1].start, crop[2].start)
         in_body = body_fraction(body, steps, weights, offset)
-        blob = measure(weights, offset, spacing, sigma / level, edge)
+        blob = measure(weights, offset, spacing, sigma / lvl, edge)
         if in_body > MAX_BODY_OVERLAP:
             rejected["inside_body"] += 1
         elif edge:
