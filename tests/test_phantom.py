@@ -89,9 +89,9 @@ def test_soft_tissue_moves_at_most_one_millimetre(phantom_pair: PhantomPair) -> 
 
 def test_inverse_undoes_transform(phantom_pair: PhantomPair) -> None:
     p = phantom_pair
-    assert apply(p.transform, p.landmarks["mr"]) == pytest.approx(p.landmarks["ct"], abs=0.02)
+    assert apply(p.transform, p.landmarks["mr"]) == pytest.approx(p.landmarks["ct"], abs=1e-4)
     back = apply(p.inverse, apply(p.transform, p.landmarks["mr"]))
-    assert back == pytest.approx(p.landmarks["mr"], abs=0.02)
+    assert back == pytest.approx(p.landmarks["mr"], abs=0.05)
 
 
 def test_rigid_part_is_an_axis_rotation_plus_a_small_tilt(phantom_pair: PhantomPair) -> None:

@@ -177,18 +177,22 @@ def _abdomen(pl: _Placer, subject: Subject, rng: np.random.Generator) -> list[Sh
     gut_region = pl.ellipsoid("intestine wall", (-0.5, 6.2, -20.0), (9.5, 4.8, 10.5), rough=0.06)
     shapes: list[Shape] = [
         Intestine(gut_region, rng, fat_fraction=0.08 * subject.fat),
-        pl.ellipsoid("liver", (-0.8, 7.4, 1.8), (10.6, 5.9, 5.7), rot_x(-12), rough=0.07),
+        # liver lobes: right, median, left lateral (the largest) and caudate
+        pl.ellipsoid("liver", (-5.0, 8.2, 0.5), (5.9, 5.2, 5.0), rot_y(-20), rough=0.12),
+        pl.ellipsoid("liver", (-0.5, 6.0, 3.2), (6.5, 4.2, 4.0), rot_x(-15), rough=0.12),
+        pl.ellipsoid("liver", (4.8, 7.2, 1.2), (6.9, 5.2, 4.9), rot_y(25), rough=0.12),
+        pl.ellipsoid("liver", (1.5, 10.2, -2.5), (2.6, 2.0, 2.8), rough=0.12),
         pl.ellipsoid("gall bladder", (-2.2, 3.2, 1.0), (1.2, 1.0, 1.6), rough=0.05),
     ]
-    stomach = pl.ellipsoid("stomach", (5.2, 8.0, -3.6), (4.4, 3.5, 4.2), rot_y(30), rough=0.07)
+    stomach = pl.ellipsoid("stomach", (5.2, 8.0, -3.6), (4.4, 3.5, 4.2), rot_y(30), rough=0.11)
     gas = pl.ellipsoid("stomach gas", (5.8, 10.6, -3.2), (2.4, 1.2, 2.2), rough=0.1, jitter=0.2)
     shapes += [stomach, Clipped(gas, stomach)]
-    shapes.append(pl.ellipsoid("spleen", (9.0, 8.0, -9.5), (2.1, 1.5, 8.0), rot_y(35), rough=0.1))
-    shapes.append(pl.ellipsoid("caecum", (4.2, 5.2, -23.0), (3.2, 2.8, 6.0), rot_y(40), rough=0.1))
+    shapes.append(pl.ellipsoid("spleen", (9.0, 8.0, -9.5), (2.1, 1.5, 8.0), rot_y(35), rough=0.14))
+    shapes.append(pl.ellipsoid("caecum", (4.2, 5.2, -23.0), (3.2, 2.8, 6.0), rot_y(40), rough=0.14))
     shapes.append(pl.capsule("colon", (-5.5, 7.0, -12.0), (1.5, 9.0, -14.0), 1.3, rough=0.08))
     shapes.append(pl.capsule("colon", (1.5, 9.0, -14.0), (0.0, 8.6, -41.0), 1.3, 1.1, rough=0.08))
-    shapes.append(pl.ellipsoid("kidney", (-5.4, 10.0, -9.0), (3.0, 2.8, 5.6), rough=0.05))
-    shapes.append(pl.ellipsoid("kidney", (5.4, 10.0, -11.5), (3.0, 2.8, 5.6), rough=0.05))
+    shapes.append(pl.ellipsoid("kidney", (-5.4, 10.0, -9.0), (3.0, 2.8, 5.6), rough=0.07))
+    shapes.append(pl.ellipsoid("kidney", (5.4, 10.0, -11.5), (3.0, 2.8, 5.6), rough=0.07))
     fill = subject.bladder_fill ** (1 / 3)
     shapes.append(
         pl.ellipsoid(

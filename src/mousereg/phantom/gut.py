@@ -32,13 +32,20 @@ class Intestine(Ellipsoid):
         )
         self.k = np.float32(2 * np.pi / period)
         self.shift = rng.uniform(0, 2 * np.pi, size=3).astype(np.float32)
+        # domain warp: a smooth random displacement (about 1.5 mm, wavelength about 9 mm) bends
+        # the periodic loops so they do not look like a lattice
+        self.warp_k = (rng.normal(size=(3, 3)) * (2 * np.pi / 9.0)).astype(np.float32)
+        self.warp_phase = rng.uniform(0, 2 * np.pi, size=3).astype(np.float32)
+        self.warp_amp = np.float32(1.6)
         self.gas_shift = rng.uniform(0, 2 * np.pi, size=3).astype(np.float32)
         # a fraction ``fat_fraction`` of the region is mesenteric fat (the field's upper tail)
         self.fat_level = np.float32(1.35 - 1.6 * fat_fraction)
 
     def tissue(self, points: Array) -> Array:
         inside = self.radius(points) < 1.0
-        p = (points - self.center) * self.k + self.shift
+        local = points - self.center
+        bent = local + self.warp_amp * np.sin(local @ self.warp_k.T + self.warp_phase)
+        p = bent * self.k + self.shift
         sx, sy, sz = np.sin(p[..., 0]), np.sin(p[..., 1]), np.sin(p[..., 2])
         cx, cy, cz = np.cos(p[..., 0]), np.cos(p[..., 1]), np.cos(p[..., 2])
         g = sx * cy + sy * cz + sz * cx

@@ -24,6 +24,17 @@ def _ball(radius: float, step: float = 0.25) -> np.ndarray:
 
 
 STENCIL = _ball(CLEARANCE_MM)
+QUICK = np.vstack([np.zeros((1, 3)), np.eye(3), -np.eye(3)]) * CLEARANCE_MM
+
+
+def _all_labelled(shapes: Sequence[Shape], centres: np.ndarray, offsets: np.ndarray,
+                  value: int) -> np.ndarray:  # fmt: skip
+    """Whether every ``centre + offset`` carries organ label ``value``."""
+    if len(centres) == 0:
+        return np.zeros(0, bool)
+    probe = (centres[:, None, :] + offsets[None, :, :]).reshape(-1, 3)
+    labels = label_lut()[tissue_at(shapes, probe)].reshape(len(centres), len(offsets))
+    return np.all(labels == value, axis=1)
 
 
 def organ_landmarks(
@@ -40,7 +51,8 @@ def organ_landmarks(
     Landmarks lie inside both scans (``in_mr`` tells which MRI points are inside the slab).
     """
     lut = label_lut()
-    labels = lut[ct_tissue]
+    stride = max(1, round(0.28 / float(np.linalg.norm(ct_grid.affine[:3, 0]))))
+    labels = lut[ct_tissue[::stride, ::stride, ::stride]]
     table = LabelTable.default()
     names: list[str] = []
     values: list[int] = []
@@ -51,12 +63,14 @@ def organ_landmarks(
             continue
         pick = np.sort(rng.choice(flat, size=min(CANDIDATES, flat.size), replace=False))
         k, j, i = np.unravel_index(pick, labels.shape)
-        idx = np.stack([i, j, k], axis=1).astype(float)
+        idx = np.stack([i, j, k], axis=1).astype(float) * stride
         holder = idx @ ct_grid.affine[:3, :3].T + ct_grid.affine[:3, 3]
-        probe = (holder[:, None, :] + STENCIL[None, :, :]).reshape(-1, 3)
-        probe_labels = lut[tissue_at(shapes, probe)].reshape(len(holder), len(STENCIL))
-        ok = np.all(probe_labels == lab.value, axis=1) & in_mr(ct_to_mr(ct_pose.apply(holder)))
-        good = np.flatnonzero(ok)[:PER_ORGAN]
+        # cheap screen (centre and six axis points), then the full ball on the survivors
+        screen = _all_labelled(shapes, holder, QUICK, lab.value)
+        screen &= in_mr(ct_to_mr(ct_pose.apply(holder)))
+        first = np.flatnonzero(screen)[: 3 * PER_ORGAN]
+        ok = _all_labelled(shapes, holder[first], STENCIL, lab.value)
+        good = first[ok][:PER_ORGAN]
         for n, g in enumerate(good):
             names.append(f"{lab.name.replace(' ', '_')}_{n + 1}")
             values.append(lab.value)

@@ -5,8 +5,9 @@
   degrees and shifted by up to 100 mm.
 * Deformation: tissue at MRI-time holder position ``h`` was at ``h + w(h)`` at CT time. ``w``
   combines breathing (cranio-caudal motion around the diaphragm), bladder filling (radial) and a
-  weak random field, fades to zero within 2 mm of the bed and the rails (the holder never
-  deforms), and its largest value is at most 1 mm.
+  weak random field, is zero within 2.5 mm of the bed and 2 mm of the rails (the holder never
+  deforms; the grid's 1.5 mm cells never reach from a moving node into the plastic), and its
+  largest value is at most 1 mm.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class TissueMotion:
             waves_phase=rng.uniform(0, 2 * np.pi, size=(n, 3)),
             waves_amp=rng.uniform(0.05, 0.12, size=(n, 3)),
             rail_x=rail_x - 2.0,
-            bed_y=2.0,
+            bed_y=2.5,
             peak=float(rng.uniform(0.5, 1.0)),
         )
 
@@ -180,7 +181,7 @@ def displacement_in_scanner(
     lo: np.ndarray,
     hi: np.ndarray,
     direction: np.ndarray,
-    spacing: float = 1.0,
+    spacing: float = 1.5,
 ) -> DisplacementGrid:
     """Sample ``u(p) = R w(R^T (p - t))`` on a grid (axes ``direction``) covering the holder box.
 

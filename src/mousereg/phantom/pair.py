@@ -12,6 +12,7 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+from scipy import ndimage
 
 from mousereg.errors import InputError
 from mousereg.labels import LabelTable
@@ -98,9 +99,8 @@ def _mr_grid_map(
     affine[:3, :3] = pose.rotation.T @ lin_phys
     affine[:3, 3] = pose.rotation.T @ (origin_dz - pose.translation)
 
-    def warp(idx: np.ndarray, pts: np.ndarray) -> np.ndarray:
-        k0 = int(idx[0, 0, 0, 2])
-        return pts + holder_shift[k0 : k0 + pts.shape[0]]
+    def warp(z0: int, pts: np.ndarray) -> np.ndarray:
+        return pts + holder_shift[z0 : z0 + pts.shape[0]]
 
     return GridMap((int(size[2]), int(size[1]), int(size[0])), affine, warp, margin=1.0)
 
@@ -109,11 +109,26 @@ def _voxel_shift(
     pose: Pose, origin: np.ndarray, direction: np.ndarray, spacing: np.ndarray,
     size: np.ndarray, field: DisplacementGrid,
 ) -> np.ndarray:  # fmt: skip
-    """The displacement at every MRI voxel centre, rotated into the holder frame (float32)."""
-    k, j, i = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in size[::-1]), indexing="ij")
-    idx = np.stack([i, j, k], axis=-1)
-    phys = idx @ (direction * spacing).T.astype(np.float32) + origin.astype(np.float32)
-    return (field.at(phys) @ pose.rotation).astype(np.float32)
+    """The displacement at every MRI voxel centre, rotated into the holder frame (float32).
+
+    The field's grid shares the MRI's axes, so the sampling is separable (an axis-wise affine).
+    """
+    if not np.allclose(field.direction, direction):
+        msg = "the displacement grid must share the MRI grid's axes"
+        raise ValueError(msg)
+    scale = spacing / field.spacing  # (x, y, z)
+    offset = field.index_of(origin[None, :])[0]
+    out = np.empty((*size[::-1], 3), np.float32)
+    for c in range(3):
+        out[..., c] = ndimage.affine_transform(
+            field.field[..., c].astype(np.float32),
+            np.diag(scale[::-1]),
+            offset=offset[::-1],
+            output_shape=tuple(int(n) for n in size[::-1]),
+            order=1,
+            mode="constant",
+        )
+    return out @ pose.rotation.astype(np.float32)
 
 
 def _bladder_center(shapes: list[Shape]) -> np.ndarray:
@@ -230,8 +245,12 @@ def make_pair(
     holes_in_mr = np.all((idx >= -0.5) & (idx <= mr_size - 0.5), axis=1)
 
     def ct_to_mr(points: np.ndarray) -> np.ndarray:
-        p = (points - rigid_t) @ rigid_matrix  # rigid inverse
-        return p + inverse_field.at(p)
+        """Exact inverse of ``transform``: solve ``p + u(p) = rigid⁻¹(x)`` by fixed point."""
+        r = (points - rigid_t) @ rigid_matrix  # rigid inverse
+        p = r + inverse_field.at(r)
+        for _ in range(8):
+            p = r - field.at(p)
+        return p
 
     def in_mr(points: np.ndarray) -> np.ndarray:
         i = ((points - mr_origin) @ mr_dir) / mr_sp

@@ -124,14 +124,14 @@ def organ_volumes(labels: Volume, table: LabelTable | None = None) -> dict[str, 
 
 
 # Published organ volumes for a 25 g mouse (mL; docs/phantom.md gives the sources). Organs marked
-# True scale with body weight; lungs (air-inclusive) and bladder (filling) do not.
+# True scale with body weight; brain and bladder (filling) do not.
 PUBLISHED_RANGES_ML: dict[str, tuple[float, float, bool]] = {
     "liver": (1.0, 1.65, True),
     "kidney": (0.28, 0.50, True),
     "heart": (0.08, 0.16, True),
     "brain": (0.30, 0.55, False),
     "spleen": (0.05, 0.13, True),
-    "lung": (0.5, 1.0, False),
+    "lung": (0.5, 1.0, True),
     "bladder": (0.02, 0.3, False),
 }
 

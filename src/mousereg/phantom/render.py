@@ -17,7 +17,7 @@ import numpy as np
 from mousereg.phantom.shapes import Shape
 from mousereg.phantom.tissues import tid
 
-Warp = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Warp = Callable[[int, np.ndarray], np.ndarray]
 SLAB = 8
 THREADS = 2
 
@@ -26,9 +26,9 @@ THREADS = 2
 class GridMap:
     """Voxel index ``(x, y, z)`` -> holder-frame point.
 
-    ``affine`` (4×4) is the map without deformation; ``warp(index_xyz, points)`` (optional)
-    returns the deformed points for the indices and their affine points; ``margin`` (mm) bounds
-    how far the warp moves a point.
+    ``affine`` (4×4) is the map without deformation; ``warp(z0, points)`` (optional) returns
+    the deformed points of the slab that starts at slice ``z0`` from their affine points;
+    ``margin`` (mm) bounds how far the warp moves a point.
     """
 
     shape: tuple[int, int, int]  # (z, y, x)
@@ -39,17 +39,9 @@ class GridMap:
     def points(self, z0: int, z1: int) -> np.ndarray:
         """Holder-frame points of slices ``z0:z1``, shape ``(z1-z0, ny, nx, 3)`` float32."""
         _, ny, nx = self.shape
-        k, j, i = np.meshgrid(
-            np.arange(z0, z1, dtype=np.float32),
-            np.arange(ny, dtype=np.float32),
-            np.arange(nx, dtype=np.float32),
-            indexing="ij",
-        )
-        idx = np.stack([i, j, k], axis=-1)
-        lin = self.affine[:3, :3].astype(np.float32)
-        pts = idx @ lin.T + self.affine[:3, 3].astype(np.float32)
+        pts = _box_points(self, (slice(z0, z1), slice(0, ny), slice(0, nx)))
         if self.warp is not None:
-            pts = self.warp(idx, pts).astype(np.float32)
+            pts = self.warp(z0, pts).astype(np.float32)
         return pts
 
     def index_box(self, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice, slice] | None:

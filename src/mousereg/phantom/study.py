@@ -22,6 +22,7 @@ import io
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,14 @@ def write_pair(pair: PhantomPair, folder: Path, fmt: str = "nifti") -> dict[str,
     return out
 
 
+def _make_and_write(
+    out: Path, index: int, seed: int, resolution: str, fmt: str, options: dict[str, Any]
+) -> dict[str, str]:
+    """One subject: make the pair and write it (runs in a worker thread)."""
+    pair = make_pair(seed=subject_seed(seed, index), resolution=resolution, **options)
+    return write_pair(pair, out / f"sub-{index:02d}", fmt)
+
+
 def write_study(
     outdir: str | os.PathLike[str],
     subjects: int = 4,
@@ -136,6 +145,7 @@ def write_study(
     resolution: str = "test",
     fmt: str = "nifti",
     on_pair: Callable[[str, PhantomPair], None] | None = None,
+    workers: int = 2,
     **pair_options: Any,
 ) -> Path:
     """Make ``subjects`` pairs and write them with a manifest; returns the manifest's path.
@@ -146,7 +156,10 @@ def write_study(
         seed: study seed (subject ``i`` uses ``seed * 1000 + i``).
         resolution: ``"full"`` or ``"test"``.
         fmt: ``"nifti"`` (``.nii.gz``) or ``"zarr"`` (OME-Zarr).
-        on_pair: called as ``on_pair(subject, pair)`` for every pair while it is in memory.
+        on_pair: called as ``on_pair(subject, pair)`` for every pair while it is in memory
+            (subjects are then made one after another in this process).
+        workers: threads making subjects in parallel (each subject's files are the same
+            whatever the number).
         **pair_options: passed to :func:`make_pair` (``frame``, ``holes_outside_mr``, ...).
     """
     if fmt not in SUFFIX:
@@ -157,14 +170,27 @@ def write_study(
         raise InputError(msg)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i in range(1, subjects + 1):
-        pair = make_pair(seed=subject_seed(seed, i), resolution=resolution, **pair_options)
-        sub = f"sub-{i:02d}"
-        paths = write_pair(pair, out / sub, fmt)
-        if on_pair is not None:
-            on_pair(sub, pair)
-        rows.append([sub, 0, "healthy", *(paths[c] for c in MANIFEST_COLUMNS[3:])])
+    indices = list(range(1, subjects + 1))
+    if on_pair is not None or workers <= 1 or subjects == 1:
+        results = []
+        for i in indices:
+            pair = make_pair(seed=subject_seed(seed, i), resolution=resolution, **pair_options)
+            results.append(write_pair(pair, out / f"sub-{i:02d}", fmt))
+            if on_pair is not None:
+                on_pair(f"sub-{i:02d}", pair)
+    else:
+        # threads, not processes: numpy, scipy and the image writers release the GIL for the
+        # heavy parts, and no process start-up or __main__ guard is needed
+        with ThreadPoolExecutor(min(workers, subjects)) as pool:
+            futures = [
+                pool.submit(_make_and_write, out, i, seed, resolution, fmt, pair_options)
+                for i in indices
+            ]
+            results = [f.result() for f in futures]
+    rows = [
+        [f"sub-{i:02d}", 0, "healthy", *(paths[c] for c in MANIFEST_COLUMNS[3:])]
+        for i, paths in zip(indices, results, strict=True)
+    ]
     LabelTable.default().write(out / "labels.json")
     manifest = out / "manifest.csv"
     write_text(manifest, _csv_text(list(MANIFEST_COLUMNS), rows))
