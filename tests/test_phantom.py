@@ -227,6 +227,28 @@ def test_same_seed_gives_byte_identical_files(phantom_study: Path, tmp_path: Pat
         assert a == b, rel
 
 
+def test_study_in_ome_zarr_reads_back(tmp_path: Path, phantom_study: Path) -> None:
+    from mousereg.phantom import write_study
+
+    manifest = write_study(tmp_path, subjects=1, seed=0, resolution="test", fmt="zarr")
+    row = _rows(manifest)[0]
+    assert row["ct"].endswith(".zarr")
+    zarr_labels = read_volume(tmp_path / row["mr_labels"])
+    nifti_labels = read_volume(phantom_study.parent / _rows(phantom_study)[0]["mr_labels"])
+    assert zarr_labels.same_grid(nifti_labels, tol=1e-4)
+    assert np.array_equal(zarr_labels.compute(), nifti_labels.compute())
+
+
+@pytest.mark.slow
+def test_demo_scores_the_phantom(tmp_path: Path) -> None:
+    from mousereg.demo import run_demo
+
+    summary = run_demo(tmp_path, subjects=1)
+    row = summary["stages"]["phantom"]["subjects"][0]
+    assert row["landmark_agreement"] >= 0.99 and row["hole_cnr_ct_min"] >= 5.0
+    assert Path(summary["report"]).exists()
+
+
 def test_cli_phantom_rejects_a_bad_resolution(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["phantom", str(tmp_path), "--resolution", "huge"])
     assert result.exit_code == 2

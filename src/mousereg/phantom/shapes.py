@@ -8,6 +8,7 @@ evaluates it where it can be. Organic shapes are made irregular by a smooth rand
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Sequence
 
@@ -54,14 +55,14 @@ def _rotation(rotation: Array | None) -> Array:
     return np.eye(3, dtype=np.float32) if rotation is None else np.asarray(rotation, np.float32)
 
 
-class Shape:
+class Shape(abc.ABC):
     """Base class: a solid with a bounding box in the holder frame."""
 
     bbox: tuple[Array, Array]
 
+    @abc.abstractmethod
     def tissue(self, points: Array) -> Array:
         """Tissue id per point (``-1`` outside)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def inside(self, points: Array) -> Array:
         """Boolean mask of the points inside the shape."""
