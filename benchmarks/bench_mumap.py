@@ -58,7 +58,7 @@ print(json.dumps({"import_read_s": t1 - t0, "mumap_s": t2 - t1, "write_s": t3 - 
 """
 
 
-def speed_table(pair: PhantomPair) -> str:
+def speed_table(pair: PhantomPair) -> list[str]:
     from mousereg.io import write_volume
 
     rows = [
@@ -81,7 +81,7 @@ def speed_table(pair: PhantomPair) -> str:
                 f"{r['import_read_s']:.1f} | {r['mumap_s']:.1f} | {r['write_s']:.1f} | "
                 f"{r['peak_rss_mb']:.0f} |"
             )
-    return "\n".join(rows)
+    return rows
 
 
 def ct_rows(seed: int, pair: PhantomPair) -> list[str]:
@@ -152,10 +152,16 @@ def bad_input_rows(pair: PhantomPair) -> list[str]:
     return rows
 
 
+def _show(title: str, rows: list[str]) -> None:
+    print(f"### {title}\n")
+    print("\n".join(rows) + "\n", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=3)
     parser.add_argument("--resolution", default="full", choices=("full", "test"))
+    parser.add_argument("--skip-speed", action="store_true", help="Leave out the speed table.")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at start\n")
 
@@ -168,30 +174,20 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     cases: list[MRTruth] = []
-    speed = ""
-    bad: list[str] = []
     for seed in range(args.subjects):
         pair = make_pair(seed=seed, resolution=args.resolution)
         if seed == 0:
-            speed = speed_table(pair) if args.resolution == "full" else ""
-            bad = bad_input_rows(pair)
+            if args.resolution == "full" and not args.skip_speed:
+                _show("140 µm whole-body CT µ-map (subprocess per case)", speed_table(pair))
+            _show("Bad inputs", bad_input_rows(pair))
         ct_table += ct_rows(seed, pair)
         cases.append(mr_truth(pair))
         del pair
+    res = args.resolution
+    _show(f"CT-derived µ vs truth ({res}): mean bias % / mean |voxel error| %", ct_table)
     for i, subject in enumerate(cases):
         mr_table += mr_rows(i, subject, cases[(i + 1) % len(cases)])
-
-    if speed:
-        print("### 140 µm whole-body CT µ-map (subprocess per case)\n")
-        print(speed + "\n")
-    print(f"### CT-derived µ vs truth ({args.resolution}): mean bias % / mean |voxel error| %\n")
-    print("\n".join(ct_table) + "\n")
-    print(
-        f"### MRI-derived µ: |ACF/ACF_true − 1| ({args.resolution} MRI, 0.4 mm bins, 60 angles)\n"
-    )
-    print("\n".join(mr_table) + "\n")
-    print("### Bad inputs\n")
-    print("\n".join(bad))
+    _show(f"MRI-derived µ: |ACF/ACF_true − 1| ({res} MRI, 0.4 mm bins, 60 angles)", mr_table)
 
 
 if __name__ == "__main__":
