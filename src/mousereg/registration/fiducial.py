@@ -204,6 +204,7 @@ def fiducial_registration(
     truth_points: np.ndarray | None = None,
     holder: HolderProfile | None = None,
     min_body_agreement: float = MIN_BODY_AGREEMENT,
+    pair_by_order: bool = True,
 ) -> FiducialResult:
     """Register MOVING onto FIXED through the marker holes; the transform maps fixed -> moving.
 
@@ -220,6 +221,8 @@ def fiducial_registration(
         holder: a holder profile; when given, both scans are matched to its design layout.
         min_body_agreement: refuse when less of either body maps into the other (two animals
             in the same holder); 0 turns the check off.
+        pair_by_order: points given by hand for both scans, with the same count, correspond in
+            order (as placed in 3D Slicer); False matches them like detected markers.
     """
     t_start = time.perf_counter()
     fixed_scan = as_scan(fixed) if not isinstance(fixed, Volume) else fixed
@@ -227,7 +230,7 @@ def fiducial_registration(
     fm, fdet, t_fix = _locate([fixed_scan], fixed_points, "fixed scan")
     mm, mdet, t_mov = _locate([moving_scan], moving_points, "moving scan")
     t0 = time.perf_counter()
-    by_hand = fixed_points is not None and moving_points is not None
+    by_hand = pair_by_order and fixed_points is not None and moving_points is not None
     pairs, match = _pairing(fm, mm, by_hand, tol_mm, holder)
     t_match = time.perf_counter() - t0
     fpair, mpair = fm.subset(pairs[:, 0]), mm.subset(pairs[:, 1])
