@@ -199,6 +199,22 @@ def test_manual_points_from_csv(pair_busy: PhantomPair, tmp_path: Path) -> None:
     assert rep["fiducial"]["matched_pairs"] == len(sel)
 
 
+def test_fiducials_detect_cli(study_files: Path, pair_busy: PhantomPair, tmp_path: Path) -> None:
+    out = tmp_path / "mr_markers.json"
+    args = ["fiducials", "detect", str(study_files / "mr_water.nii.gz")]
+    result = CliRunner().invoke(main, [*args, str(study_files / "mr_fat.nii.gz"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    slicer = read_markers(tmp_path / "mr_markers.mrk.json")
+    assert doc["count"] == len(slicer) >= int(pair_busy.holes_in_mr.sum())
+    inside = pair_busy.holes_mr[pair_busy.holes_in_mr]
+    err = np.linalg.norm(inside[:, None] - slicer.points[None], axis=-1).min(axis=1)
+    assert err.max() < 0.25
+    water_only = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "w.json")])
+    assert water_only.exit_code == 2
+    assert "vaseline is invisible in water images" in water_only.output
+
+
 # ---- bad input ------------------------------------------------------------------------------
 def test_mri_without_fat_channel_exits_2(study_files: Path, tmp_path: Path) -> None:
     args = ["register", "--fixed", str(study_files / "mr_water.nii.gz"), "--moving"]
