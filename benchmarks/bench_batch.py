@@ -84,6 +84,7 @@ def main() -> None:
         spec.write_text(SPEC)
         rows = []
         base = None
+        load_before = os.getloadavg()[0]
         for workers, threads in CONFIGS:
             times = [
                 run_config(spec, manifest, root / f"out-{workers}x{threads}-{r}", workers, threads)
@@ -92,11 +93,13 @@ def main() -> None:
             best = min(times)
             base = base or best
             rows.append((workers, threads, best, args.subjects / best * 60, base / best))
+        load_after = os.getloadavg()[0]
     print(
         f"\nBatch throughput, {args.subjects} subjects (test resolution), per job: fiducial "
         "registration + labels both ways + evaluation. "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores; study made in {make_s:.0f} s; "
-        f"best of {args.repeats}.\n"
+        f"best of {args.repeats}; load average (1 min) {load_before:.1f} before, "
+        f"{load_after:.1f} after.\n"
     )
     print("| workers | ITK threads/job | wall s | jobs/min | speed-up vs 1 worker |")
     print("|---:|---:|---:|---:|---:|")

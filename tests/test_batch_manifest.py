@@ -131,3 +131,19 @@ def test_isatab_assay_row_for_an_unknown_sample_is_named(study: Path) -> None:
     a.write_text(a.read_text().replace('"m2@270"', '"m9@270"'))
     with pytest.raises(InputError, match=r"a_ct.txt: row 4 names sample 'm9@270'"):
         read_isatab(inv)
+
+
+def test_isatab_from_the_phantom_study_reads_back_the_same_pairs(
+    phantom_study: Path, tmp_path: Path
+) -> None:
+    m = read_manifest(phantom_study)
+    inv = write_isatab(m, tmp_path / "isa")
+    back = read_isatab(inv)
+    assert [(r.subject, r.timepoint, r.group, r.paths) for r in back.rows] == [
+        (r.subject, r.timepoint, r.group, r.paths) for r in m.rows
+    ]
+    header, rows = _read_table(inv.parent / "a_ct.txt")
+    first = dict(zip(header, rows[0], strict=False))
+    ct = sitk.ReadImage(str(m.rows[0].paths["ct"]))
+    assert float(first["Parameter Value[Voxel Size X]"]) == pytest.approx(ct.GetSpacing()[0])
+    assert int(float(first["Parameter Value[FOV Z]"]) / ct.GetSpacing()[2] + 0.5) == ct.GetSize()[2]
