@@ -28,6 +28,7 @@ BUILTIN_MODULES = (
     "mousereg.batch.kinds.inspect",
     "mousereg.batch.kinds.register",
     "mousereg.batch.kinds.mumap",
+    "mousereg.batch.kinds.atlas",
     "mousereg.batch.kinds.report",
 )
 

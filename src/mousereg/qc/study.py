@@ -244,6 +244,7 @@ def _atlas_section(entries: Sequence[Entry]) -> str:
         return ""
     r = atl[0].result
     rows = [[k, v] for k, v in r.items() if isinstance(v, str | int | float)]
+    rows += [[k, ", ".join(map(str, v)) or "–"] for k, v in r.items() if isinstance(v, list)]
     return "\n".join(["<h2>Atlas</h2>", _table(["field", "value"], rows)])
 
 
