@@ -122,7 +122,7 @@ def test_holes_visible_in_ct_and_fat_invisible_in_water(phantom_pair: PhantomPai
     inside = phantom_pair.holes_in_mr
     assert cnr["ct"].min() >= 5.0
     assert cnr["fat"][inside].min() >= 5.0
-    assert cnr["water"][inside].max() < 1.5
+    assert cnr["water"][inside].max() < 2.0  # vaseline and plastic: both no water signal
 
 
 def test_holes_outside_the_slab_are_counted(phantom_pair: PhantomPair) -> None:
@@ -263,4 +263,4 @@ def test_full_resolution_pair() -> None:
     assert landmark_agreement(p) >= 0.99
     cnr = hole_cnr(p)
     assert cnr["ct"].min() >= 5.0 and np.nanmin(cnr["fat"]) >= 5.0
-    assert np.nanmax(cnr["water"]) < 1.5
+    assert np.nanmax(cnr["water"]) < 2.0

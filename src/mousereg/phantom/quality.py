@@ -3,7 +3,8 @@
 * :func:`landmark_agreement`: the fraction of landmarks whose nearest CT and MRI voxels both
   carry the landmark's organ label.
 * :func:`hole_cnr`: contrast-to-noise of every marker hole,
-  ``|mean(hole core) − mean(coaxial shell around it)| / σ``, with σ the noise of the image
+  ``|mean(hole core) − mean(surrounding plastic)| / σ`` (the plastic of a coaxial shell 0.4–1.0
+  mm outside the hole's wall, at least 0.3 mm inside the holder), with σ the noise of the image
   (CT: standard deviation in a plastic region; MRI: Rician σ from a signal-free region,
   ``sd / 0.655``).
 * :func:`organ_volumes`: millilitres per label of a label map.
@@ -11,9 +12,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mousereg.labels import LabelTable
+from mousereg.phantom.holder import DEFAULT_DESIGN, HolderDesign
 from mousereg.phantom.pair import PhantomPair
 from mousereg.volume import Volume
 
@@ -54,11 +58,20 @@ def _voxel_points(volume: Volume, center: np.ndarray, reach: float) -> tuple[tup
     return box, pts
 
 
+def _in_plastic(holder_points: np.ndarray, design: HolderDesign, depth: float = 0.3) -> np.ndarray:
+    """Points at least ``depth`` mm inside the holder's plastic parts (holder frame)."""
+    inside = np.zeros(holder_points.shape[:-1], bool)
+    for lo, hi in (design.bed, *design.rails):
+        lo_a, hi_a = np.asarray(lo) + depth, np.asarray(hi) - depth
+        inside |= np.all((holder_points >= lo_a) & (holder_points <= hi_a), axis=-1)
+    return inside
+
+
 def _hole_contrast(
     volume: Volume, image: np.ndarray, center: np.ndarray, axis: np.ndarray, diameter: float,
-    length: float,
+    length: float, to_holder: Callable[[np.ndarray], np.ndarray],
 ) -> float:  # fmt: skip
-    """mean(hole core) − mean(coaxial shell 0.4–1.0 mm outside the wall), one hole."""
+    """mean(hole core) − mean(plastic in a coaxial shell 0.4–1.0 mm outside the wall)."""
     r = diameter / 2
     box, pts = _voxel_points(volume, center, length / 2 + r + 1.5)
     values = image[box]
@@ -71,6 +84,7 @@ def _hole_contrast(
         dist = np.sqrt(np.sum(d * d, axis=-1))
         core = dist == dist.min()
     shell = (np.abs(t) <= length / 2) & (radial >= r + 0.4) & (radial <= r + 1.0)
+    shell &= _in_plastic(to_holder(pts), DEFAULT_DESIGN)
     return float(values[core].mean() - values[shell].mean())
 
 
@@ -103,14 +117,25 @@ def hole_cnr(pair: PhantomPair) -> dict[str, np.ndarray]:
     sigma_mr = _mr_noise(water)
     mr_vol = pair.mr.channel("water")
     n = len(pair.hole_ids)
+    offset = np.asarray(pair.info["ct_offset_mm"])
+    m = np.asarray(pair.rigid.GetMatrix()).reshape(3, 3)
+    t = np.asarray(pair.rigid.GetTranslation())
+
+    def ct_holder(p: np.ndarray) -> np.ndarray:
+        return p - offset
+
+    def mr_holder(p: np.ndarray) -> np.ndarray:
+        return p @ m.T + t - offset
+
     out = {"ct": np.zeros(n), "fat": np.full(n, np.nan), "water": np.full(n, np.nan)}
     for h in range(n):
         d, length = float(pair.hole_diameters[h]), float(pair.hole_lengths[h])
-        c = _hole_contrast(pair.ct, ct, pair.holes_ct[h], pair.hole_axes_ct[h], d, length)
+        axis_ct, axis_mr = pair.hole_axes_ct[h], pair.hole_axes_mr[h]
+        c = _hole_contrast(pair.ct, ct, pair.holes_ct[h], axis_ct, d, length, ct_holder)
         out["ct"][h] = abs(c) / sigma_ct
         if pair.holes_in_mr[h]:
             for name, img in (("fat", fat), ("water", water)):
-                c = _hole_contrast(mr_vol, img, pair.holes_mr[h], pair.hole_axes_mr[h], d, length)
+                c = _hole_contrast(mr_vol, img, pair.holes_mr[h], axis_mr, d, length, mr_holder)
                 out[name][h] = abs(c) / sigma_mr
     return out
 
