@@ -244,8 +244,20 @@ def _atlas_section(entries: Sequence[Entry]) -> str:
         return ""
     r = atl[0].result
     rows = [[k, v] for k, v in r.items() if isinstance(v, str | int | float)]
-    rows += [[k, ", ".join(map(str, v)) or "–"] for k, v in r.items() if isinstance(v, list)]
-    return "\n".join(["<h2>Atlas</h2>", _table(["field", "value"], rows)])
+    rows += [
+        [k, ", ".join(map(str, v)) or "–"]
+        for k, v in r.items()
+        if isinstance(v, list) and not (v and isinstance(v[0], dict))
+    ]
+    parts = ["<h2>Atlas</h2>", _table(["field", "value"], rows)]
+    history = r.get("history") or []
+    if history and isinstance(history[0], dict):
+        keys = list(history[0])
+        parts += [
+            "<p>Template iterations:</p>",
+            _table(keys, [[h.get(k) for k in keys] for h in history]),
+        ]
+    return "\n".join(parts)
 
 
 def _overlays_section(entries: Sequence[Entry], limit: int) -> str:

@@ -83,6 +83,7 @@ def build_atlas(ctx: JobContext) -> dict[str, Any]:
         "left_out": left_out,
         "excluded_by_build": doc.get("excluded", []),
         "iterations_run": doc.get("parameters", {}).get("iterations_run"),
-        "shape": doc.get("shape"),
-        "spacing": doc.get("spacing"),
+        "shape_zyx": doc.get("grid", {}).get("shape_zyx"),
+        "spacing_xyz_mm": doc.get("grid", {}).get("spacing_xyz_mm"),
+        "history": doc.get("history", []),
     }
