@@ -37,6 +37,7 @@ PLASTIC_HU = (125.0, 400.0)
 BODY_OPEN_MM = 0.6
 BODY_CLOSE_MM = 1.0
 REFINE_BOX_VOXELS = 3
+WORK_CHUNK = 128  # smaller input chunks are merged: fewer tasks, less scheduling overhead
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,12 +56,12 @@ def _body_tissue(hu: np.ndarray) -> np.ndarray:
 def _coarse_lookup(
     coarse: np.ndarray, factors: tuple[int, int, int], region: list[tuple[int, int]]
 ) -> np.ndarray:
-    """The coarse mask at the full-resolution voxels of ``region`` ((start, stop) per axis)."""
-    idx = [
-        np.clip(np.arange(a, b) // f, 0, n - 1)
-        for (a, b), f, n in zip(region, factors, coarse.shape, strict=True)
-    ]
-    return np.asarray(coarse[np.ix_(*idx)])
+    """The coarse mask at the full-resolution voxels of ``region`` ((start, stop) per axis);
+    voxels beyond the coarse grid's edges take the edge's value. One axis at a time."""
+    out = coarse
+    for axis, ((a, b), f, n) in enumerate(zip(region, factors, coarse.shape, strict=True)):
+        out = np.take(out, np.clip(np.arange(a, b) // f, 0, n - 1), axis=axis)
+    return np.asarray(out)
 
 
 def body_mask(hu: Volume) -> da.Array:
@@ -152,13 +153,15 @@ def mumap_from_ct(
         msg = "give either --like or --spacing, not both"
         raise InputError(msg)
     mu_model, scale_fixed = _build_model(kvp, model, effective_kev, calibration)
+    check = check_hu(
+        ct.data, "CT", strict=not scale_fixed, gain=mu_model.gain, offset=mu_model.offset
+    )
+    small = any(c < min(WORK_CHUNK, n) for c, n in zip(ct.data.chunksize, ct.shape, strict=True))
+    data = ct.data.rechunk(WORK_CHUNK) if small else ct.data
     hu = ct.with_array(
-        ct.data.astype(np.float32) * np.float32(mu_model.gain) + np.float32(mu_model.offset)
+        data.astype(np.float32) * np.float32(mu_model.gain) + np.float32(mu_model.offset)
     )
     mu_model = dataclasses.replace(mu_model, gain=1.0, offset=0.0)
-    if not scale_fixed:
-        check_hu(ct.data, "CT", strict=True)
-    check = check_hu(hu.data, "CT (corrected)" if calibration else "CT", strict=False)
     mu = hu_to_mu(hu, mu_model)
     if holder == "remove":
         mask = body_mask(hu)

@@ -113,8 +113,16 @@ def refuse_non_hu(values: np.ndarray, source: str) -> None:
         raise InputError(msg)
 
 
-def check_hu(data: da.Array, source: str = "CT", *, strict: bool = True) -> HUCheck:
-    """Check the HU scale of a CT (subsampled); refuse non-HU scales when ``strict``."""
+def check_hu(
+    data: da.Array,
+    source: str = "CT",
+    *,
+    strict: bool = True,
+    gain: float = 1.0,
+    offset: float = 0.0,
+) -> HUCheck:
+    """Check the HU scale of a CT (subsampled) after ``gain·value + offset``; refuse scales that
+    are clearly not HU (checked on the raw values) when ``strict``."""
     values = _sample(data)
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -122,6 +130,7 @@ def check_hu(data: da.Array, source: str = "CT", *, strict: bool = True) -> HUCh
         raise InputError(msg)
     if strict:
         refuse_non_hu(values, source)
+    values = values * gain + offset
     lo, hi = (float(v) for v in np.percentile(values, [0.1, 99.9]))
     air, tissue = _peak(values, AIR_WINDOW), _tissue_peak(values)
     warnings = []
