@@ -67,7 +67,7 @@ def test_identical_maps_have_zero_error() -> None:
     assert report["tissues"]["body"]["mean_abs_error"] == 0.0
     assert report["acf"]["body"]["mean"] == 0.0
     assert report["acf"]["axis"] == "z"
-    assert set(report["tissues"]) == {"lung", "fat", "soft tissue", "bone", "body"}
+    assert set(report["tissues"]) == {"lung", "fat", "soft tissue", "bone", "near bone", "body"}
 
 
 def test_scaled_map_has_known_errors() -> None:

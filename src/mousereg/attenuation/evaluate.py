@@ -3,9 +3,9 @@
 ``compare_mumaps(test, reference)`` reports, inside the body of the reference:
 
 * per tissue class (air, lung, fat, soft tissue, bone — classed by the reference's µ, see
-  :data:`CLASS_BOUNDS`) and per organ of an optional label map: the mean absolute error (cm⁻¹),
-  the signed mean relative error of the class mean (bias) and the mean absolute voxel relative
-  error;
+  :data:`CLASS_BOUNDS`; and "near bone", the body within 1 mm of bone) and per organ of an
+  optional label map: the mean absolute error (cm⁻¹), the signed mean relative error of the
+  class mean (bias) and the mean absolute voxel relative error;
 * the error of the attenuation correction factors ACF = exp(∫µ dl) along the LORs of a
   parallel-beam sinogram of every transaxial slice (:mod:`mousereg.attenuation.sinogram`):
   mean and 95th percentile of ``|ACF_test / ACF_reference − 1|`` over LORs through the body, and
@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from mousereg.attenuation import sinogram
 from mousereg.attenuation.tissues import MU_PHYSICAL_MAX, MU_PHYSICAL_MIN
@@ -37,6 +38,7 @@ CLASS_BOUNDS = (
 BODY_MU = 0.01  # cm⁻¹: the body is the reference's µ above this (holes filled), see body_mask
 MIN_PATH_MM = 1.0  # an LOR "through the body" crosses at least this much of it
 BONE_PATH_MM = 0.5  # an LOR "near bone" crosses at least this much bone
+NEAR_BONE_MM = 1.0  # voxels "near bone" lie within this distance of bone
 OUT_OF_RANGE_REFUSE = 1e-3  # fraction of voxels outside the physical range that is refused
 
 
@@ -70,8 +72,6 @@ def check_physical_range(volume: Volume, name: str) -> list[str]:
 
 def body_mask(reference: np.ndarray) -> np.ndarray:
     """The largest connected object with µ > :data:`BODY_MU`, with internal holes filled."""
-    from scipy import ndimage
-
     fg = reference > BODY_MU
     lab, n = ndimage.label(fg)
     if n == 0:
@@ -93,13 +93,26 @@ def _errors(test: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     }
 
 
-def tissue_errors(test: np.ndarray, ref: np.ndarray, body: np.ndarray) -> dict[str, Any]:
-    """Errors per tissue class (classed by the reference µ) inside the body."""
+def tissue_errors(
+    test: np.ndarray,
+    ref: np.ndarray,
+    body: np.ndarray,
+    spacing_zyx: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> dict[str, Any]:
+    """Errors per tissue class (classed by the reference µ) inside the body, and in the body
+    within :data:`NEAR_BONE_MM` of bone ("near bone", bone included)."""
+    from mousereg.attenuation.body import ball
+
     out: dict[str, Any] = {}
     for name, lo, hi in CLASS_BOUNDS:
         sel = body & (ref >= lo) & (ref < hi)
         if sel.sum() > 0:
             out[name] = _errors(test[sel], ref[sel])
+    bone = body & (ref >= CLASS_BOUNDS[-1][1])
+    if bone.any():
+        se = ball(tuple(NEAR_BONE_MM / s for s in spacing_zyx))  # type: ignore[arg-type]
+        near = body & ndimage.binary_dilation(bone, structure=se)
+        out["near bone"] = _errors(test[near], ref[near])
     out["body"] = _errors(test[body], ref[body])
     return out
 
@@ -190,7 +203,7 @@ def compare_mumaps(
     spacing_zyx = (reference.spacing[2], reference.spacing[1], reference.spacing[0])
     report: dict[str, Any] = {
         "units": "cm^-1 at 511 keV",
-        "tissues": tissue_errors(a, b, mask),
+        "tissues": tissue_errors(a, b, mask, spacing_zyx),
         "acf": acf_errors(a, b, mask, spacing_zyx, axis=axis, n_angles=n_angles, pixel_mm=pixel_mm),
         "warnings": warnings,
     }
