@@ -61,6 +61,13 @@ def test_full_resolution_geometry_matches_the_dataset() -> None:
     assert MR_FOV / np.array(MR_MATRIX["full"]) == pytest.approx((0.2083, 0.2083, 0.4), abs=1e-3)
 
 
+def test_ct_spacing_is_configurable() -> None:
+    p = make_pair(seed=5, ct_spacing=0.7)
+    assert p.ct.spacing == pytest.approx((0.7, 0.7, 0.7))
+    assert p.ct_labels.same_grid(p.ct) and p.mu511.same_grid(p.ct)
+    assert apply(p.transform, p.holes_mr) == pytest.approx(p.holes_ct, abs=1e-6)
+
+
 def test_bad_arguments_name_the_argument() -> None:
     with pytest.raises(InputError, match="resolution"):
         make_pair(resolution="huge")
@@ -68,6 +75,8 @@ def test_bad_arguments_name_the_argument() -> None:
         make_pair(frame=24)
     with pytest.raises(InputError, match="holes_outside_mr"):
         make_pair(holes_outside_mr=7)
+    with pytest.raises(InputError, match="ct_spacing"):
+        make_pair(ct_spacing=0.0)
 
 
 # ---- truth consistency --------------------------------------------------------------------------

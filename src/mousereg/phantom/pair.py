@@ -157,6 +157,7 @@ def make_pair(
     holes_outside_mr: int = 2,
     spurious_blobs: int = 0,
     design: HolderDesign = DEFAULT_DESIGN,
+    ct_spacing: float | None = None,
 ) -> PhantomPair:
     """Make one synthetic CT/MRI pair with ground truth.
 
@@ -169,6 +170,7 @@ def make_pair(
             MRI slab).
         spurious_blobs: vaseline smears on the holder that are not marker holes.
         design: the holder design.
+        ct_spacing: CT voxel size in mm (default 0.14 at "full", 0.28 at "test").
     """
     if resolution not in RESOLUTIONS:
         msg = f"resolution={resolution!r}: use 'full' or 'test'"
@@ -176,6 +178,9 @@ def make_pair(
     rotations = axis_rotations()
     if frame is not None and not 0 <= frame < len(rotations):
         msg = f"frame={frame}: use 0..23 (an axis-aligned rotation) or None for random"
+        raise InputError(msg)
+    if ct_spacing is not None and not 0.05 <= ct_spacing <= 2.0:
+        msg = f"ct_spacing={ct_spacing}: use a voxel size between 0.05 and 2 mm"
         raise InputError(msg)
     if spurious_blobs < 0:
         msg = f"spurious_blobs={spurious_blobs}: use 0 or more"
@@ -200,7 +205,7 @@ def make_pair(
     slab_center = np.asarray(design.slab_center) + rng_pose.uniform(-0.3, 0.3, 3)
 
     # --- CT ----------------------------------------------------------------------------------
-    ct_sp = CT_SPACING[resolution]
+    ct_sp = CT_SPACING[resolution] if ct_spacing is None else float(ct_spacing)
     lo, hi = CT_BOX
     ct_size = np.round((hi - lo) / ct_sp).astype(int) + 1
     ct_affine = np.eye(4)
@@ -210,7 +215,7 @@ def make_pair(
     ct_tissue = paint(shapes, ct_grid)
     hu, mu = scanners.ct_images(ct_tissue, rng_ct, resolution)
     ct_origin = ct_pose.apply(lo)
-    ct_spacing = np.full(3, ct_sp)
+    ct_steps = np.full(3, ct_sp)
 
     # --- MRI ---------------------------------------------------------------------------------
     mr_size = np.array(MR_MATRIX[resolution])
@@ -261,7 +266,7 @@ def make_pair(
     table = LabelTable.default()
     lut = label_lut()
     mr_frame = (mr_origin, mr_sp, mr_dir)
-    ct_frame = (ct_origin, ct_spacing, ct_pose.rotation)
+    ct_frame = (ct_origin, ct_steps, ct_pose.rotation)
     info = {
         "seed": seed,
         "resolution": resolution,
