@@ -197,3 +197,34 @@ def test_cli_exit_status_for_failed_jobs_and_input_errors(
     assert res.exit_code == 2
     assert "cluster profile 'lsf' not found" in res.output
     assert not out3.exists()
+
+
+ATLAS = """
+name: atlas-too-few
+stages:
+  register:
+    kind: register-pair
+    params: {mode: fiducial, overlay: false, propagate: false, evaluate: false}
+  atlas:
+    kind: build-atlas
+    needs: [register]
+    params: {min_subjects: 3}
+  report:
+    kind: study-report
+    needs: [register, atlas]
+"""
+
+
+def test_study_stage_reports_too_few_subjects(
+    phantom_study: Path, tmp_path: Path, client: Any
+) -> None:
+    manifest = _subset(phantom_study, 2, tmp_path / "in")
+    out = tmp_path / "out"
+    summary = run_pipeline(_spec(tmp_path, ATLAS), manifest, out, cluster=client)
+    status = {o.job_id: (o.status, o.reason) for o in summary.outcomes}
+    assert status["register/sub-01_t0"][0] == status["register/sub-02_t0"][0] == "done"
+    assert status["atlas/study"][0] == "failed"
+    assert "only 2 registered subjects" in status["atlas/study"][1]
+    assert status["report/study"][0] == "done"  # reports what finished, lists the failure
+    html = (out / "report" / "study" / "report.html").read_text()
+    assert "atlas/study" in html and "only 2 registered subjects" in html
