@@ -133,6 +133,52 @@ def register_atlas_subject(
     return warped, warped_labels
 
 
+def multi_atlas_votes(
+    atlas: Atlas,
+    target: Target,
+    register_pair: RegisterPair,
+    cluster: Any = None,
+    workers: int = 1,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every atlas subject registered to the target: (warped water, warped MR labels) each."""
+    mr = [fmt.SUBJECT_CHANNELS.index(c) for c in MR_CHANNELS]
+    lab = fmt.SUBJECT_LABEL_CHANNELS.index("mr_labels")
+    subjects = [
+        (
+            atlas.subject_images(i).compute()[mr].astype(np.float32),
+            atlas.subject_labels(i).compute()[lab],
+        )
+        for i in atlas.subject_ids
+    ]
+    return map_subjects(
+        register_atlas_subject,
+        subjects,
+        target,
+        atlas.grid,
+        register_pair,
+        cluster=cluster,
+        workers=workers,
+    )
+
+
+def fuse(
+    votes: list[tuple[np.ndarray, np.ndarray]], target: Target, atlas: Atlas, fusion: str
+) -> Volume:
+    """Fuse the warped label maps (``"majority"`` or ``"weighted"``) on the target's grid."""
+    if fusion not in FUSIONS:
+        msg = f"fusion {fusion!r}: use one of {FUSIONS}"
+        raise InputError(msg)
+    maps = [v[1] for v in votes]
+    values = atlas.table.values
+    if fusion == "majority":
+        fused = majority_vote(maps, values)
+    else:
+        images = [v[0] for v in votes]
+        fused = weighted_vote(maps, images, target.images[0], target.grid.spacing, values)
+    native = _to_native(fused[None], target.grid, target, labels=True)[0]
+    return _native_volume(native, target, atlas)
+
+
 def segment_multi(
     atlas: Atlas,
     target: Target,
@@ -145,31 +191,8 @@ def segment_multi(
     if fusion not in FUSIONS:
         msg = f"fusion {fusion!r}: use one of {FUSIONS}"
         raise InputError(msg)
-    ids = atlas.subject_ids
-    mr = [fmt.SUBJECT_CHANNELS.index(c) for c in MR_CHANNELS]
-    lab = fmt.SUBJECT_LABEL_CHANNELS.index("mr_labels")
-    subjects = [
-        (atlas.subject_images(i).compute()[mr], atlas.subject_labels(i).compute()[lab]) for i in ids
-    ]
-    results = map_subjects(
-        register_atlas_subject,
-        subjects,
-        target,
-        atlas.grid,
-        register_pair,
-        cluster=cluster,
-        workers=workers,
-    )
-    maps = [r[1] for r in results]
-    values = atlas.table.values
-    if fusion == "majority":
-        fused = majority_vote(maps, values)
-    else:
-        fused = weighted_vote(
-            maps, [r[0] for r in results], target.images[0], target.grid.spacing, values
-        )
-    native = _to_native(fused[None], target.grid, target, labels=True)[0]
-    return _native_volume(native, target, atlas)
+    votes = multi_atlas_votes(atlas, target, register_pair, cluster, workers)
+    return fuse(votes, target, atlas, fusion)
 
 
 def segment(

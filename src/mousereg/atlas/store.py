@@ -61,6 +61,7 @@ def _ngff_attrs(volume: Volume) -> dict[str, Any]:
 def write_zarr(volume: Volume, path: str | os.PathLike[str], dtype: np.dtype[Any]) -> None:
     """Write ``volume`` as ``dtype`` to a zarr group at ``path`` (atomically)."""
     import zarr
+    from numcodecs import Blosc
 
     data = volume.data.astype(dtype)
     chunks: tuple[int, ...] = (fmt.CHUNK_EDGE,) * 3
@@ -71,7 +72,12 @@ def write_zarr(volume: Volume, path: str | os.PathLike[str], dtype: np.dtype[Any
         group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         group.attrs.update(_ngff_attrs(volume))
         arr = group.create_array(
-            "0", shape=data.shape, dtype=dtype, chunks=data.chunksize, fill_value=0
+            "0",
+            shape=data.shape,
+            dtype=dtype,
+            chunks=data.chunksize,
+            fill_value=0,
+            compressors=[Blosc(cname="zstd", clevel=5, shuffle=Blosc.SHUFFLE)],
         )
         da.store(data, arr, lock=False)  # type: ignore[arg-type]
 
@@ -92,6 +98,8 @@ def read_zarr(path: str | os.PathLike[str], *, modality: str = "") -> Volume:
         msg = f"{p}: not a mousereg atlas volume ({exc}); rebuild the atlas"
         raise InputError(msg) from exc
     data = da.from_zarr(arr)
+    if data.dtype == np.float16:  # half precision is a storage format only
+        data = data.astype(np.float32)
     return Volume(
         data=data,
         spacing=_float3(frame["spacing_xyz_mm"]),

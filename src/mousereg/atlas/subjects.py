@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 from pathlib import Path
 
 from mousereg.errors import InputError
 
+SUBJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 REQUIRED_COLUMNS = ("subject", "ct", "mr_water", "mr_fat", "ct_labels", "mr_labels")
 MU_NAMES = ("mu511.nii.gz", "mu511.nii", "mu511.zarr", "mu511.nrrd", "mu511.mha")
 
@@ -86,7 +88,13 @@ def read_subjects(manifest: str | Path) -> list[AtlasSubject]:
         sid = (row["subject"] or "").strip()
         if row.get("timepoint"):
             sid = f"{sid}_{row['timepoint'].strip()}"
-        if not sid or sid in seen:
+        if not SUBJECT_ID.fullmatch(sid):
+            msg = (
+                f"{where}: subject id {sid!r} may only use letters, digits, '.', '_' and '-' "
+                "(it names the subject's folder in the atlas); rename it"
+            )
+            raise InputError(msg)
+        if sid in seen:
             msg = f"{where}: subject id {sid!r} is empty or repeated; give each row a unique id"
             raise InputError(msg)
         seen.add(sid)
