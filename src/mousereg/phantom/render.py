@@ -18,7 +18,7 @@ from mousereg.phantom.shapes import Shape
 from mousereg.phantom.tissues import tid
 
 Warp = Callable[[int, np.ndarray], np.ndarray]
-SLAB = 8
+SLAB = 16  # slices per work item (fewer items, less per-shape overhead)
 THREADS = 2
 
 
@@ -92,13 +92,21 @@ def _paint_slab(shapes: Sequence[Shape], grid: GridMap, z0: int, z1: int) -> np.
     return out
 
 
-def paint(shapes: Sequence[Shape], grid: GridMap, slab: int = SLAB) -> np.ndarray:
-    """The tissue id (uint8) at every voxel centre of ``grid``, shape ``(z, y, x)``."""
+def paint(shapes: Sequence[Shape], grid: GridMap, slab: int | None = None) -> np.ndarray:
+    """The tissue id (uint8) at every voxel centre of ``grid``, shape ``(z, y, x)``.
+
+    ``slab`` (slices per work item) defaults to :data:`SLAB`, less for thin grids so that every
+    thread gets at least two items; the result does not depend on it.
+    """
     nz = grid.shape[0]
-    starts = list(range(0, nz, slab))
+    step = slab or max(4, min(SLAB, -(-nz // (2 * THREADS))))
+    starts = list(range(0, nz, step))
+
+    def work(z0: int) -> np.ndarray:
+        return _paint_slab(shapes, grid, z0, min(z0 + step, nz))
+
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        parts = list(pool.map(lambda z0: _paint_slab(shapes, grid, z0, min(z0 + slab, nz)),
-                              starts))  # fmt: skip
+        parts = list(pool.map(work, starts))
     return np.concatenate(parts, axis=0)
 
 
