@@ -54,8 +54,9 @@ mu = result.mumap.compute()
 t2 = time.perf_counter()
 write_volume(result.mumap.with_array(mu), sys.argv[2])
 t3 = time.perf_counter()
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"import_read_s": t1 - t0, "mumap_s": t2 - t1, "write_s": t3 - t2,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}))
 """
 
 
@@ -63,8 +64,8 @@ def speed_table(pair: PhantomPair) -> list[str]:
     from mousereg.io import write_volume
 
     rows = [
-        "| case | voxels | read s | µ-map s | write .zarr s | peak RSS MB |",
-        "|---|---|---|---|---|---|",
+        "| case | voxels | read s | µ-map s | write .zarr s | CPU s (all) | peak RSS MB | load |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     with tempfile.TemporaryDirectory() as tmp:
         ct_path = Path(tmp) / "ct.nii"
@@ -80,7 +81,7 @@ def speed_table(pair: PhantomPair) -> list[str]:
             rows.append(
                 f"| 140 µm CT, holder {holder} | {np.prod(pair.ct.shape) / 1e6:.1f} M | "
                 f"{r['import_read_s']:.1f} | {r['mumap_s']:.1f} | {r['write_s']:.1f} | "
-                f"{r['peak_rss_mb']:.0f} |"
+                f"{r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | {os.getloadavg()[0]:.0f} |"
             )
     return rows
 
@@ -165,6 +166,7 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=3)
     parser.add_argument("--resolution", default="full", choices=("full", "test"))
     parser.add_argument("--skip-speed", action="store_true", help="Leave out the speed table.")
+    parser.add_argument("--speed-only", action="store_true", help="Only the speed table.")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at start\n")
 
@@ -183,6 +185,8 @@ def main() -> None:
         if seed == 0:
             if args.resolution == "full" and not args.skip_speed:
                 _show("140 µm whole-body CT µ-map (subprocess per case)", speed_table(pair))
+            if args.speed_only:
+                return
             _show("Bad inputs", bad_input_rows(pair))
         ct_table += ct_rows(seed, pair)
         cases.append(mr_truth(pair))
