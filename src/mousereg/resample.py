@@ -22,7 +22,6 @@ from typing import Any, Protocol
 import dask
 import dask.array as da
 import numpy as np
-import numpy.typing as npt
 from scipy import ndimage
 
 from mousereg.errors import InputError
@@ -45,16 +44,26 @@ class PointTransform(Protocol):
         """The 4×4 homogeneous matrix of a linear transform (physical mm)."""
         ...
 
-    def transform_points(self, points: npt.ArrayLike) -> np.ndarray:
-        """Map ``(N, 3)`` fixed points to moving points (physical mm)."""
+    def transform_columns(self, points: np.ndarray) -> np.ndarray:
+        """Map ``(3, N)`` fixed points (rows x, y, z) to moving points (physical mm)."""
         ...
 
 
-def grid_points(volume: Volume, zyx_slices: tuple[slice, slice, slice]) -> np.ndarray:
-    """Physical LPS points ``(N, 3)`` of the voxel centres in a block, in C order over (z, y, x)."""
+def _lattice(m: np.ndarray, t: np.ndarray, zyx_slices: tuple[slice, slice, slice]) -> np.ndarray:
+    """``t[k] + m[k] @ (z, y, x)`` for every voxel of a block: shape ``(3, nz, ny, nx)``."""
     z, y, x = (np.arange(s.start, s.stop, dtype=float) for s in zyx_slices)
-    zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
-    return volume.index_to_physical(np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1))
+    out = np.empty((3, len(z), len(y), len(x)), dtype=np.float64)
+    for k in range(3):
+        out[k] = (m[k, 2] * x)[None, None, :]
+        out[k] += (m[k, 1] * y + t[k])[None, :, None]
+        out[k] += (m[k, 0] * z)[:, None, None]
+    return out
+
+
+def grid_columns(volume: Volume, zyx_slices: tuple[slice, slice, slice]) -> np.ndarray:
+    """Physical LPS points ``(3, N)`` (rows x, y, z) of a block's voxel centres, C order."""
+    a = volume.affine
+    return _lattice(a[:3, :3][:, ::-1], a[:3, 3], zyx_slices).reshape(3, -1)
 
 
 _ZYX = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=float)
@@ -74,22 +83,15 @@ def _block_coords(
     slices: tuple[slice, slice, slice],
 ) -> np.ndarray:
     """Source continuous indices ``(3, nz, ny, nx)`` (z, y, x) of an output block's voxels."""
-    shape = tuple(s.stop - s.start for s in slices)
-    z, y, x = (np.arange(s.start, s.stop, dtype=float) for s in slices)
     if index_map is not None:
-        a, t = index_map[:3, :3], index_map[:3, 3]
-        coords = np.empty((3, *shape), dtype=np.float64)
-        for k in range(3):
-            coords[k] = (a[k, 2] * x)[None, None, :]
-            coords[k] += (a[k, 1] * y + t[k])[None, :, None]
-            coords[k] += (a[k, 0] * z)[:, None, None]
-        return coords
-    zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
-    idx = np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1)
-    points = idx @ reference_affine[:3, :3].T + reference_affine[:3, 3]
-    moved = transform.transform_points(points)
-    src = moved @ source_inverse_affine[:3, :3].T + source_inverse_affine[:3, 3]
-    return np.moveaxis(src[:, ::-1], 1, 0).reshape((3, *shape))
+        return _lattice(index_map[:3, :3], index_map[:3, 3], slices)
+    shape = tuple(s.stop - s.start for s in slices)
+    ref = reference_affine
+    points = _lattice(ref[:3, :3][:, ::-1], ref[:3, 3], slices).reshape(3, -1)
+    moved = transform.transform_columns(points)
+    inv = source_inverse_affine
+    src_zyx = inv[:3, :3][::-1] @ moved + inv[:3, 3][::-1, None]
+    return src_zyx.reshape((3, *shape))
 
 
 def _source_box(
@@ -125,17 +127,46 @@ def _interpolate(region: np.ndarray, coords: np.ndarray, interpolation: str) -> 
         for k in range(3):
             np.clip(idx[k], 0, region.shape[k] - 1, out=idx[k])
         return region[idx[0], idx[1], idx[2]]
-    # "label": linear interpolation of each label's indicator, then the arg-max.
-    values = np.unique(region)
-    best = np.full(coords.shape[1:], -1.0)
-    chosen = np.full(coords.shape[1:], values[0], dtype=region.dtype)
-    for v in values:
-        weight = ndimage.map_coordinates(
-            (region == v).astype(np.float32), coords, order=1, mode="nearest"
-        )
-        better = weight > best
-        best[better] = weight[better]
-        chosen[better] = v
+    return _label_argmax(region, coords)
+
+
+def _label_argmax(region: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Per-label linear interpolation of each label's indicator, then the arg-max.
+
+    Points whose 8 neighbours share one label take it directly; only the mixed points (near
+    boundaries) weigh the labels of their neighbours. Ties go to the lowest label value.
+    """
+    base = np.floor(coords).astype(np.intp)
+    top = np.asarray(region.shape) - 1
+    lo = [np.clip(base[k], 0, top[k]) for k in range(3)]
+    hi = [np.clip(base[k] + 1, 0, top[k]) for k in range(3)]
+    corners = [(dz, dy, dx) for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)]
+    labs = [
+        region[(hi if dz else lo)[0], (hi if dy else lo)[1], (hi if dx else lo)[2]]
+        for dz, dy, dx in corners
+    ]
+    chosen = labs[0].copy()
+    mixed = np.zeros(chosen.shape, dtype=bool)
+    for lab in labs[1:]:
+        mixed |= lab != labs[0]
+    if not mixed.any():
+        return chosen
+    frac = [coords[k][mixed] - base[k][mixed] for k in range(3)]
+    weights = [
+        (frac[0] if dz else 1 - frac[0])
+        * (frac[1] if dy else 1 - frac[1])
+        * (frac[2] if dx else 1 - frac[2])
+        for dz, dy, dx in corners
+    ]
+    sub = [lab[mixed] for lab in labs]
+    best = np.full(len(sub[0]), -1.0)
+    pick = sub[0].copy()
+    for v in np.unique(np.concatenate(sub)):
+        w = sum(wc * (lc == v) for wc, lc in zip(weights, sub, strict=True))
+        better = w > best
+        best[better] = w[better]
+        pick[better] = v
+    chosen[mixed] = pick
     return chosen
 
 

@@ -13,9 +13,8 @@ from typing import Protocol
 
 import dask.array as da
 import numpy as np
-import numpy.typing as npt
 
-from mousereg.resample import grid_points
+from mousereg.resample import grid_columns
 from mousereg.volume import Volume
 
 INVERSE_SLAB_POINTS = 1 << 20  # points per slab (bounds memory)
@@ -24,8 +23,8 @@ INVERSE_SLAB_POINTS = 1 << 20  # points per slab (bounds memory)
 class PointMapping(Protocol):
     """Anything that maps ``(N, 3)`` physical points (a ``Transform``)."""
 
-    def transform_points(self, points: npt.ArrayLike) -> np.ndarray:
-        """Map points, mm."""
+    def transform_columns(self, points: np.ndarray) -> np.ndarray:
+        """Map ``(3, N)`` points, mm."""
         ...
 
 
@@ -69,19 +68,19 @@ def inverse_residual_field(
     nz, ny, nx = grid.shape
     out = np.zeros((3, nz, ny, nx), dtype=np.float64)
     for sl in _slabs(grid):
-        y = grid_points(grid, sl)
-        s = (y - b) @ a_inv.T
-        active = np.arange(len(y))  # points not yet converged
+        y = grid_columns(grid, sl)
+        s = a_inv @ (y - b[:, None])
+        active = np.arange(y.shape[1])  # points not yet converged
         for _ in range(iterations):
-            err = t.transform_points(s[active]) - y[active]
-            moving = np.sqrt((err**2).sum(axis=1)) >= tolerance_mm
-            active, err = active[moving], err[moving]
+            err = t.transform_columns(s[:, active]) - y[:, active]
+            moving = np.sqrt((err**2).sum(axis=0)) >= tolerance_mm
+            active, err = active[moving], err[:, moving]
             if not len(active):
                 break
-            s[active] -= err @ a_inv.T
-        r = s @ a.T + b - y
+            s[:, active] -= a_inv @ err
+        r = a @ s + b[:, None] - y
         shape = tuple(x.stop - x.start for x in sl)
-        out[(slice(None), *sl)] = np.moveaxis(r, 1, 0).reshape((3, *shape))
+        out[(slice(None), *sl)] = r.reshape((3, *shape))
     return out
 
 
@@ -89,16 +88,19 @@ def consistency(t: PointMapping, inv: PointMapping, grid: Volume) -> dict[str, f
     """Mean and max of ``|T(T⁻¹(p)) - p|`` over grid nodes and cell centres (mm)."""
     total, count, worst = 0.0, 0, 0.0
     for sl in _slabs(grid):
-        nodes = grid_points(grid, sl)
-        z, y, x = (np.arange(s.start, s.stop) for s in sl)
-        zz, yy, xx = np.meshgrid(z[z < grid.shape[0] - 1], y[:-1], x[:-1], indexing="ij")
-        centres = grid.index_to_physical(
-            np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1) + 0.5
-        )
+        nodes = grid_columns(grid, sl)
+        inner = (slice(sl[0].start, min(sl[0].stop, grid.shape[0] - 1)), *(
+            slice(0, n - 1) for n in grid.shape[1:]
+        ))  # fmt: skip
+        centres = np.empty((3, 0))
+        if all(s.stop > s.start for s in inner):
+            half = grid.direction @ (0.5 * np.asarray(grid.spacing))
+            centres = grid_columns(grid, inner) + half[:, None]  # type: ignore[arg-type]
         for pts in (nodes, centres):
-            if len(pts) == 0:
+            if pts.shape[1] == 0:
                 continue
-            d = np.sqrt(((t.transform_points(inv.transform_points(pts)) - pts) ** 2).sum(axis=1))
+            back = t.transform_columns(inv.transform_columns(pts))
+            d = np.sqrt(((back - pts) ** 2).sum(axis=0))
             total += float(d.sum())
             count += d.size
             worst = max(worst, float(d.max()))

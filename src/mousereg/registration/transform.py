@@ -22,8 +22,8 @@ import SimpleITK as sitk
 from mousereg.errors import InputError
 from mousereg.io.atomic import atomic_path
 from mousereg.registration._inverse import consistency, grid_volume, inverse_residual_field
-from mousereg.registration._points import PointMap, flatten, linear_parts, make_step
-from mousereg.resample import grid_points
+from mousereg.registration._points import PointMap, affine_step, flatten, linear_parts, make_step
+from mousereg.resample import grid_columns
 from mousereg.volume import Volume
 
 ITK_SUFFIXES = (".h5", ".hdf5", ".tfm", ".txt", ".mat")
@@ -180,7 +180,7 @@ class Transform:
                     continue
                 if pending:  # merge runs of linear parts into one matrix product
                     a, b = _linear_map(pending)
-                    steps.append(_affine_step(a, b))
+                    steps.append(affine_step(a, b))
                     pending = []
                 if t is not None:
                     steps.append(make_step(t))
@@ -193,7 +193,11 @@ class Transform:
         if p.ndim != 2 or p.shape[1] != 3:
             msg = f"points must have shape (N, 3), got {p.shape}"
             raise InputError(msg)
-        out = p.copy()
+        return np.ascontiguousarray(self.transform_columns(np.ascontiguousarray(p.T)).T)
+
+    def transform_columns(self, points: np.ndarray) -> np.ndarray:
+        """Map ``(3, N)`` LPS points (rows x, y, z; mm): the fast layout for many points."""
+        out = np.asarray(points, dtype=float)
         for step in self._point_steps():
             out = step(out)
         return out
@@ -261,10 +265,10 @@ class Transform:
             assert block_info is not None
             loc = block_info[None]["array-location"]
             slices = tuple(slice(lo, hi) for lo, hi in loc[-3:])
-            pts = grid_points(reference, (slices[0], slices[1], slices[2]))
-            disp = self.transform_points(pts) - pts
+            pts = grid_columns(reference, (slices[0], slices[1], slices[2]))
+            disp = self.transform_columns(pts) - pts
             shape = tuple(hi - lo for lo, hi in loc[-3:])
-            return np.moveaxis(disp, 1, 0).reshape((3, *shape)).astype(np.float32)
+            return disp.reshape((3, *shape)).astype(np.float32)
 
         data = template.map_blocks(
             block, new_axis=0, chunks=((3,), *template.chunks), dtype=np.float32
@@ -325,7 +329,3 @@ def _linear_map(parts: list[sitk.Transform]) -> tuple[np.ndarray, np.ndarray]:
         ai, bi = linear_parts(t)
         a, b = ai @ a, ai @ b + bi
     return a, b
-
-
-def _affine_step(a: np.ndarray, b: np.ndarray) -> PointMap:
-    return lambda points: points @ a.T + b
