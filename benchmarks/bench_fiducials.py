@@ -234,10 +234,10 @@ def main() -> None:
     rows = []
     print(
         "| seed | frame | holes MR/CT | pairs | FRE mm | hole TRE mean/max mm | pred. TRE "
-        "centroid/p95 mm | pred/meas (holes) | LOO ratio | fiducial s | RSS MB | elastix "
-        "TRE mean/max mm | elastix s |"
+        "centroid/p95 mm | pred/meas (holes) | LOO ratio | body agr. | fiducial s (CPU s) | "
+        "RSS MB | elastix TRE mean/max mm | elastix s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for seed in _seeds(args.seeds):
         path = _make(seed, args.resolution)
         fid = _run("fiducial", path)
