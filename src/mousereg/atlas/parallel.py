@@ -55,6 +55,5 @@ def map_subjects(
 
 
 def _big(value: Any) -> bool:
-    """True for arguments worth scattering once instead of sending with every task."""
-    nbytes = getattr(value, "nbytes", None)
-    return bool(nbytes is not None and nbytes > 1_000_000)
+    """True for arguments worth scattering once (arrays, volumes) instead of with every task."""
+    return not isinstance(value, (bool, int, float, str, type(None))) and not callable(value)
