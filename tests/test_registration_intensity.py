@@ -104,6 +104,9 @@ def test_elastix_rigid_recovers_a_known_motion_and_keeps_parameter_files(tmp_pat
     assert (tmp_path / "TransformParameters.rigid.0.txt").read_text().count("EulerTransform")
 
 
+BREATHING_ORGANS = ("lung", "heart")  # where the phantom's soft tissue moves most
+
+
 @pytest.fixture(scope="module")
 def refined(
     phantom_pair: PhantomPair, tmp_path_factory: pytest.TempPathFactory
@@ -112,25 +115,33 @@ def refined(
     out = tmp_path_factory.mktemp("refine")
     start = Transform(phantom_pair.rigid)  # the holder's mapping: what the holes give
     t, report = intensity.refine(
-        phantom_pair.mr, phantom_pair.ct, start, mode="deformable", backend="elastix", outdir=out
+        phantom_pair.mr,
+        phantom_pair.ct,
+        start,
+        mode="deformable",
+        backend="elastix",
+        outdir=out,
+        iterations=150,
     )
     return start, t, report, out
 
 
-def test_refine_deformable_improves_the_soft_tissue_and_keeps_the_holder(
+def test_refine_follows_the_breathing_and_keeps_the_holder(
     phantom_pair: PhantomPair, refined: tuple[Transform, Transform, dict[str, Any], Path]
 ) -> None:
     start, t, report, out = refined
     lm = phantom_pair.landmarks
-    before = np.linalg.norm(start.transform_points(lm["mr"]) - lm["ct"], axis=1).mean()
-    after = np.linalg.norm(t.transform_points(lm["mr"]) - lm["ct"], axis=1).mean()
+    organ = np.array([str(n).rsplit("_", 1)[0] for n in lm["name"]])
+    moving = np.isin(organ, BREATHING_ORGANS)
+    before = np.linalg.norm(start.transform_points(lm["mr"]) - lm["ct"], axis=1)
+    after = np.linalg.norm(t.transform_points(lm["mr"]) - lm["ct"], axis=1)
+    assert after[moving].mean() < 0.75 * before[moving].mean()
     holes = np.linalg.norm(
         t.transform_points(phantom_pair.holes_mr) - phantom_pair.holes_ct, axis=1
     )
-    assert after < before
     assert holes.max() < 1e-6  # the holder keeps the fiducial mapping exactly
     assert report["jacobian"]["n_folding"] == 0
-    assert report["jacobian"]["min"] > 0.5
+    assert report["jacobian"]["min"] > 0.3
     sim = report["similarity"]
     assert sim["final"] > sim["start"]
     assert (out / "TransformParameters.bspline.0.txt").exists()
@@ -158,3 +169,46 @@ def test_transform_file_that_is_not_itk_is_an_input_error(tmp_path: Path) -> Non
 def test_missing_parameter_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="parameter file"):
         elastix_backend.parameter_file("bspline", tmp_path)
+
+
+def _smooth_image(seed: int) -> sitk.Image:
+    rng = np.random.default_rng(seed)
+    arr = ndimage.gaussian_filter(rng.normal(size=(24, 40, 48)), 2.5).astype(np.float32) * 100
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing((0.4, 0.4, 0.5))
+    img.SetOrigin((-9.0, -8.0, -6.0))
+    return img
+
+
+def test_ants_rigid_recovers_a_known_motion(tmp_path: Path) -> None:
+    from mousereg.registration import ants_backend
+
+    fixed = _smooth_image(4)
+    truth = sitk.Euler3DTransform((0.0, 0.0, 0.0), 0.03, -0.02, 0.04, (0.35, -0.25, 0.2))
+    moving = sitk.Resample(fixed, fixed, truth.GetInverse(), sitk.sitkLinear, 0.0)
+    found = ants_backend.register_linear(fixed, moving, "rigid", outdir=tmp_path, threads=1)
+    pts = np.array([[0.0, 0.0, 0.0], [4.0, -3.0, 2.0], [-5.0, 4.0, -3.0]])
+    err = np.linalg.norm(
+        Transform(found).transform_points(pts) - Transform(truth).transform_points(pts), axis=1
+    )
+    assert err.max() < 0.1
+    assert (tmp_path / "ants_rigid.mat").exists()
+
+
+def test_ants_syn_field_maps_fixed_points_to_moving_points(tmp_path: Path) -> None:
+    from mousereg.registration import ants_backend
+
+    fixed = _smooth_image(5)
+    _, y, x = np.meshgrid(*[np.arange(n, dtype=float) for n in (24, 40, 48)], indexing="ij")
+    u = np.zeros((24, 40, 48, 3))
+    u[..., 0] = 0.5 * np.sin(np.pi * x / 47) * np.sin(np.pi * y / 39)
+    field = sitk.GetImageFromArray(u, isVector=True)
+    field.CopyInformation(fixed)
+    truth = sitk.DisplacementFieldTransform(sitk.Image(field))
+    # a(p) = b(p + u(p)): registering a (fixed) with b (moving) must give T(p) = p + u(p)
+    a = sitk.Resample(fixed, fixed, truth, sitk.sitkLinear, 0.0)
+    found = ants_backend.register_deformable(a, fixed, outdir=tmp_path, threads=1)
+    est = sitk.GetArrayFromImage(found)
+    inner = (slice(4, -4), slice(8, -8), slice(8, -8))
+    err = np.abs(est[inner][..., 0] - u[inner][..., 0]).mean()
+    assert err < 0.5 * np.abs(u[inner][..., 0]).mean()

@@ -33,6 +33,9 @@ from mousereg.volume import Volume
 PAD_MM = 3.0  # margin of the working grid around the MRI
 MASK_DILATE_MM = 1.0  # the body's edge carries most of the CT-MR information
 TAPER_MM = 2.0  # the deformation falls to zero this far outside the dilated MRI body
+# A moving mask lets the optimiser drop samples by mapping them out of it, which biases the
+# result (measured: a 2.7 % volume shrink of the body on phantoms); only the fixed mask is used.
+MOVING_MASK = False
 BIAS_SHRINK_MM = 1.0  # grid of the N4 bias-field fit
 MODES = ("rigid", "affine", "deformable")
 
@@ -188,7 +191,7 @@ def refine(
     t1 = time.perf_counter()
     linear_kind = "affine" if mode == "affine" else "rigid"
     start = _resample(moving_img, grid, anchor, fill)
-    start_mask = masks.dilate(_body(start, not fixed_ct), MASK_DILATE_MM)
+    start_mask = masks.dilate(_body(start, not fixed_ct), MASK_DILATE_MM) if MOVING_MASK else None
     step = run.register_linear(
         fixed_img,
         start,
@@ -204,7 +207,9 @@ def refine(
     if mode == "deformable":
         t2 = time.perf_counter()
         warped = _resample(moving_img, grid, rigid, fill)
-        warped_mask = masks.dilate(_body(warped, not fixed_ct), MASK_DILATE_MM)
+        warped_mask = (
+            masks.dilate(_body(warped, not fixed_ct), MASK_DILATE_MM) if MOVING_MASK else None
+        )
         u = run.register_deformable(
             fixed_img, warped, fixed_mask=fixed_metric_mask, moving_mask=warped_mask, **options
         )
