@@ -30,6 +30,9 @@ from mousereg.volume import Volume
 INTERPOLATIONS = ("linear", "bspline", "nearest", "label")
 # Source voxels read beyond the mapped bounding box, per interpolation.
 PAD = {"nearest": 1, "label": 2, "linear": 2, "bspline": 16}
+Slices3 = tuple[slice, slice, slice]
+# Per output block: its chunk index, its slices and the padded source box (None: outside).
+Plan = list[tuple[tuple[int, ...], Slices3, Slices3 | None]]
 
 
 class PointTransform(Protocol):
@@ -209,29 +212,43 @@ def _output_dtype(volume: Volume, interpolation: str) -> np.dtype[Any]:
     return np.dtype(np.float64 if volume.dtype == np.float64 else np.float32)
 
 
+def _plan(
+    volume: Volume,
+    reference: Volume,
+    transform: PointTransform,
+    interpolation: str,
+    chunks: tuple[tuple[int, ...], ...],
+) -> Plan:
+    """Where each output block reads from in the source."""
+    index_map = _index_map(volume, reference, transform) if transform.is_linear else None
+    affines = (np.linalg.inv(volume.affine), reference.affine)
+    offsets = [np.concatenate([[0], np.cumsum(c)]) for c in chunks]
+    plan: Plan = []
+    for ijk in itertools.product(*(range(len(c)) for c in chunks)):
+        z, y, x = (slice(int(offsets[a][i]), int(offsets[a][i + 1])) for a, i in enumerate(ijk))
+        if index_map is not None:
+            mapped = _corners(index_map, (z, y, x))
+        else:  # deformable: map every point of the block for its bounding box
+            mapped = _block_coords(*affines, transform, None, (z, y, x))
+        plan.append((ijk, (z, y, x), _source_box(mapped, volume.shape, PAD[interpolation])))
+    return plan
+
+
 def _resample_channel(
     volume: Volume,
     reference: Volume,
     transform: PointTransform,
     interpolation: str,
     default_value: float,
-    chunks: tuple[tuple[int, ...], ...],
+    plan: Plan,
+    n_blocks: tuple[int, ...],
 ) -> da.Array:
     index_map = _index_map(volume, reference, transform) if transform.is_linear else None
     dtype = _output_dtype(volume, interpolation)
-    pad = PAD[interpolation]
     affines = (np.linalg.inv(volume.affine), reference.affine)
-    offsets = [np.concatenate([[0], np.cumsum(c)]) for c in chunks]
-    blocks: Any = np.empty(tuple(len(c) for c in chunks), dtype=object)
-    for ijk in itertools.product(*(range(len(c)) for c in chunks)):
-        slices = tuple(slice(int(offsets[a][i]), int(offsets[a][i + 1])) for a, i in enumerate(ijk))
+    blocks: Any = np.empty(n_blocks, dtype=object)
+    for ijk, slices, box in plan:
         shape = tuple(s.stop - s.start for s in slices)
-        if index_map is not None:
-            box = _source_box(_corners(index_map, slices), volume.shape, pad)  # type: ignore[arg-type]
-        else:  # deformable: map every point of the block for its bounding box
-            coords = _block_coords(*affines, transform, None, slices)  # type: ignore[arg-type]
-            box = _source_box(coords, volume.shape, pad)
-            del coords
         if box is None:
             blocks[ijk] = da.full(shape, default_value, dtype=dtype)
             continue
@@ -285,8 +302,10 @@ def resample(
         raise InputError(msg)
     spec: Any = reference.data.chunks[-3:] if chunks is None else chunks
     zyx_chunks = da.core.normalize_chunks(spec, reference.shape)
+    plan = _plan(volume, reference, transform, interpolation, zyx_chunks)  # once for all channels
+    n_blocks = tuple(len(c) for c in zyx_chunks)
     parts = [
-        _resample_channel(v, reference, transform, interpolation, default_value, zyx_chunks)
+        _resample_channel(v, reference, transform, interpolation, default_value, plan, n_blocks)
         for v in volume.channels()
     ]
     data = da.stack(parts) if volume.is_multichannel else parts[0]
