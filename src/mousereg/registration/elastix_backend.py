@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,12 @@ def deformation_field(result: ElastixResult, moving: sitk.Image) -> sitk.Image:
     import itk
 
     moving_itk = to_itk_image(moving)
-    field = itk.transformix_deformation_field(moving_itk, result.parameter_object)
+    # transformix writes deformationField.* into its output directory (the current folder when
+    # none is given): keep that in a private temporary folder.
+    with tempfile.TemporaryDirectory(prefix="mousereg-transformix-") as tmp:
+        field = itk.transformix_deformation_field(
+            moving_itk, result.parameter_object, output_directory=tmp, log_to_console=False
+        )
     arr = np.asarray(itk.array_from_image(field), dtype=np.float64)
     out = sitk.GetImageFromArray(arr, isVector=True)
     out.SetSpacing(tuple(field.GetSpacing()))
