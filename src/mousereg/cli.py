@@ -637,10 +637,10 @@ def phantom(outdir: Path, subjects: int, seed: int, resolution: str, fmt: str) -
 @main.command()
 @click.argument("outdir", type=click.Path(path_type=Path), default="demo-output")
 def demo(outdir: Path) -> None:
-    """Run the main job end to end on built-in synthetic data; print the scores."""
+    """Run every stage on a small synthetic study (2 workers); print the ground-truth scores."""
     from mousereg.demo import run_demo
 
-    run_demo(outdir)
+    run_demo(outdir, say=click.echo)
 
 
 if __name__ == "__main__":  # pragma: no cover
