@@ -119,6 +119,26 @@ def register_subject(
     return TaskResult(stack.id, field, images, labels, sim, seconds)
 
 
+def sharpness(template: np.ndarray, grid: Volume) -> float:
+    """Mean gradient magnitude of the MR water template in the body over its mean (1/mm)."""
+    mask = template[fmt.TEMPLATE_CHANNELS.index("ct")] > BODY_HU
+    water = template[fmt.TEMPLATE_CHANNELS.index("mr_water")]
+    if not mask.any():
+        return 0.0
+    return tpl.mean_gradient_magnitude(water, grid, mask) / max(float(water[mask].mean()), 1e-12)
+
+
+def initial_record(state: build_state.BuildState, grid: Volume) -> dict[str, Any]:
+    """The history entry of the initial (affine) template: iteration 0."""
+    return {
+        "iteration": 0,
+        "subjects": len(state.fields),
+        "template_change": None,
+        "sharpness": sharpness(state.template, grid),
+        "mean_displacement_mm": None,
+    }
+
+
 def _fixed(template: np.ndarray, grid: Volume) -> Volume:
     idx = [fmt.TEMPLATE_CHANNELS.index(c) for c in REGISTRATION_CHANNELS]
     return grid.with_array(template[idx], channel_names=REGISTRATION_CHANNELS)
@@ -237,13 +257,11 @@ class _Run:
         }
         mask = new[fmt.TEMPLATE_CHANNELS.index("ct")] > BODY_HU
         reg = [fmt.TEMPLATE_CHANNELS.index(c) for c in REGISTRATION_CHANNELS]
-        water = new[fmt.TEMPLATE_CHANNELS.index("mr_water")]
         record = {
             "iteration": k,
             "subjects": len(results),
             "template_change": tpl.relative_change(new[reg], current.template[reg]),
-            "sharpness": tpl.mean_gradient_magnitude(water, grid, mask)
-            / max(float(water[mask].mean()) if mask.any() else 1.0, 1e-12),
+            "sharpness": sharpness(new, grid),
             "mean_displacement_mm": tpl.mean_displacement(fields, mask),
             "residual_displacement_mm": tpl.mean_displacement(list(composed.values()), mask),
             "subject_displacement_mm": float(
@@ -289,6 +307,7 @@ def build_atlas(
     if current is None:
         current = run.initial(grid)
         grid, current = run.crop(current, grid)
+        current.history = [initial_record(current, grid)]
         current.excluded, current.fingerprint = list(run.excluded), fp
         build_state.save(out_dir, current, grid)
     else:
@@ -296,7 +315,8 @@ def build_atlas(
         run.excluded = list(current.excluded)
         grid = build_state.load_grid(out_dir, current, grid)
     while current.iteration < p.iterations:
-        if current.history and current.history[-1]["template_change"] < p.tolerance:
+        change = current.history[-1]["template_change"] if current.history else None
+        if change is not None and change < p.tolerance:
             break
         current = run.iterate(current, grid)
         build_state.save(out_dir, current, grid)
