@@ -34,7 +34,7 @@ from mousereg.volume import Volume
 MAX_FRE_MM = 0.5
 #: After the marker fit, at least this fraction of each scan's body must map into the other's
 #: body (±1 body-grid voxel, ≈0.45 mm), else the scans are refused as two animals. Phantoms:
-#: same animal 0.974–0.997 (44 pairs), two animals in one holder 0.874–0.979 (14 pairings), so
+#: same animal 0.974–0.997 (49 pairs), two animals in one holder 0.874–0.979 (14 pairings), so
 #: the refusal only catches clear mix-ups; below ``WARN_BODY_AGREEMENT`` the report warns.
 MIN_BODY_AGREEMENT = 0.95
 WARN_BODY_AGREEMENT = 0.975
