@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -116,6 +117,26 @@ def _job_logger(task: Task) -> Iterator[logging.Logger]:
             logger.removeHandler(handler)
 
 
+@contextlib.contextmanager
+def _private_cwd() -> Iterator[None]:
+    """Run in a scratch folder of its own, so that libraries writing into the current folder
+    (elastix/transformix files, ...) cannot collide with another job of the same worker host.
+
+    Only on a worker that runs one task at a time: the current folder belongs to the process.
+    """
+    try:
+        from distributed import get_worker
+
+        single = get_worker().state.nthreads == 1
+    except (ImportError, ValueError, AttributeError):
+        single = False
+    if not single:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="mousereg-job-") as scratch, contextlib.chdir(scratch):
+        yield
+
+
 def execute(task: Task) -> Outcome:
     """Run ``task`` on this worker and return its outcome (see the module docstring)."""
     import dask
@@ -151,7 +172,10 @@ def execute(task: Task) -> Outcome:
             log=log,
         )
         try:
-            with dask.config.set(scheduler="threads", num_workers=task.threads):
+            with (
+                dask.config.set(scheduler="threads", num_workers=task.threads),
+                _private_cwd(),
+            ):
                 result = kind.func(ctx)
             seconds = time.perf_counter() - t0
             write_text(tmp / records.RESULT, json.dumps(result, indent=2, default=_json_default))
