@@ -6,9 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from mousereg.demo import ROWS, format_table
+from mousereg.demo import ROWS, dice_in_roi, format_table
+
+
+def test_dice_in_roi_counts_only_the_region_and_the_labels_of_the_truth() -> None:
+    truth = np.array([1, 1, 1, 1, 2, 2, 0, 3])
+    pred = np.array([1, 1, 0, 0, 2, 2, 4, 1])
+    roi = np.array([1, 1, 1, 1, 1, 1, 1, 0], dtype=bool)  # label 3 lies outside
+    mean, low = dice_in_roi(pred, truth, roi)
+    assert low == pytest.approx(2 * 2 / (2 + 4))  # label 1
+    assert mean == pytest.approx((2 / 3 + 1.0) / 2)  # labels 1 and 2; 4 is not in the truth
 
 
 def test_format_table_has_a_row_per_score_and_a_column_per_subject() -> None:
@@ -44,7 +54,7 @@ def test_demo_scores_every_stage_against_the_truth(demo: dict[str, Any]) -> None
         assert 0.5 < s["tre_ratio"] < 2.0
         # the deformable stage recovers part of the soft-tissue motion the holes cannot see
         assert s["landmark_tre_deformable_mm"] < s["landmark_tre_fiducial_mm"]
-        assert s["dice_ct_to_mr_mean"] > 0.85 and s["dice_mr_to_ct_mean"] > 0.85
+        assert s["dice_ct_to_mr_mean"] > 0.85 and s["dice_mr_to_ct_mean"] > 0.8
         assert abs(s["mu_ct_soft_pct"]) < 3 and abs(s["mu_ct_fat_pct"]) < 5
         assert abs(s["mu_ct_bone_pct"]) < 10 and s["dixon_acf_pct"] < 5
 
