@@ -67,3 +67,26 @@ def test_demo_writes_the_report_and_summary(demo: dict[str, Any]) -> None:
     assert saved["scores"] == demo["scores"]
     jobs = json.loads(Path(demo["run_summary"]).read_text())
     assert jobs["counts"]["done"] + jobs["counts"]["skipped"] == 10  # 3 x 3 subject jobs + report
+
+
+def test_cli_demo_exits_2_with_the_failed_job_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import mousereg.batch
+    import mousereg.phantom
+    from mousereg.batch import RunSummary
+    from mousereg.batch.execute import Outcome
+    from mousereg.cli import main
+
+    def run_pipeline(*args: Any, **kwargs: Any) -> RunSummary:
+        log = tmp_path / "run" / "logs" / "register" / "sub-01_t0.log"
+        bad = Outcome("register/sub-01_t0", "failed", tmp_path, log, reason="no marker holes")
+        return RunSummary([bad], tmp_path / "run", "test-run")
+
+    monkeypatch.setattr(mousereg.phantom, "write_study", lambda out, **kw: out / "manifest.csv")
+    monkeypatch.setattr(mousereg.batch, "run_pipeline", run_pipeline)
+    result = CliRunner().invoke(main, ["demo", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "register/sub-01_t0 failed: no marker holes" in result.output
