@@ -20,12 +20,15 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mousereg.errors import MouseregError
 from mousereg.io.atomic import write_text
+
+if TYPE_CHECKING:
+    from mousereg.batch import Row
 
 DEMO_SUBJECTS = 3
 DEMO_SEED = 0
@@ -89,8 +92,14 @@ def dice_in_roi(pred: np.ndarray, truth: np.ndarray, roi: np.ndarray) -> tuple[f
     return float(dice.mean()), float(dice.min())
 
 
-def score_registration(row: Any, folder: Path) -> dict[str, float]:
-    """Hole and landmark TRE, TRE calibration and Dice of one ``register-pair`` output folder."""
+def score_registration(row: Row, folder: Path) -> dict[str, float]:
+    """Hole and landmark TRE, TRE calibration and Dice of one ``register-pair`` output folder.
+
+    Hole TRE: every marker hole (also those outside the MRI slab) through the final transform.
+    TRE ratio: the fiducial stage's predicted mean TRE over the body / its measured mean error
+    against the true rigid holder motion at organ points. Landmark TRE: the truth's soft-tissue
+    landmarks through the fiducial-only and the final (deformable) transform.
+    """
     from mousereg.batch.kinds.register import load_labels, organ_points
     from mousereg.io import read_volume
     from mousereg.propagate import field_of_view
@@ -113,7 +122,9 @@ def score_registration(row: Any, folder: Path) -> dict[str, float]:
     lm_mr, lm_ct = _points(truth / "landmarks.csv", "mr"), _points(truth / "landmarks.csv", "ct")
     mr_labels = load_labels(row, "mr_labels")
     ct_labels = load_labels(row, "ct_labels")
-    assert mr_labels is not None and ct_labels is not None
+    if mr_labels is None or ct_labels is None:
+        msg = f"{row.label}: the demo scores need the ct_labels and mr_labels columns"
+        raise MouseregError(msg)
     body = organ_points(mr_labels, 4000)
     measured = _tre(fiducial(body), rigid.transform_points(body))
     predicted = fid["predicted_tre"]["mean_over_body_mm"]
@@ -135,7 +146,7 @@ def score_registration(row: Any, folder: Path) -> dict[str, float]:
     }
 
 
-def score_mumaps(row: Any, folder: Path) -> dict[str, float]:
+def score_mumaps(row: Row, folder: Path) -> dict[str, float]:
     """CT µ-map bias per tissue class and Dixon µ-map ACF error of one ``mumap`` output folder."""
     from mousereg.attenuation import compare_mumaps
     from mousereg.attenuation.phantom_eval import class_errors, class_masks, truth_body
