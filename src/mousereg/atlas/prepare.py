@@ -23,6 +23,7 @@ import SimpleITK as sitk
 from mousereg.atlas import format as fmt
 from mousereg.atlas.subjects import AtlasSubject
 from mousereg.errors import InputError
+from mousereg.io.transform_files import read_transform
 from mousereg.labels import LabelTable
 from mousereg.volume import Volume
 
@@ -121,7 +122,7 @@ def _read(path: Path, what: str, subject: str) -> sitk.Image:
 
 def _read_transform(path: Path, subject: str) -> sitk.Transform:
     try:
-        return sitk.ReadTransform(str(path))
+        return read_transform(path)
     except RuntimeError as exc:
         msg = f"subject {subject}: {path} is not an ITK transform file; re-run the registration"
         raise InputError(msg) from exc

@@ -30,6 +30,7 @@ import numpy as np
 
 from mousereg.errors import InputError
 from mousereg.io.atomic import atomic_path, write_text
+from mousereg.io.transform_files import HDF5_LOCK
 from mousereg.labels import LabelTable
 from mousereg.phantom.h5clean import clear_timestamps
 from mousereg.phantom.pair import PhantomPair, make_pair
@@ -78,7 +79,8 @@ def write_truth(pair: PhantomPair, folder: Path, fmt: str = "nifti") -> None:
         ("rigid", pair.rigid),
     ):
         with atomic_path(folder / f"{name}.h5") as tmp:
-            sitk.WriteTransform(t, str(tmp))
+            with HDF5_LOCK:  # ITK's HDF5 is not thread-safe; subjects are written in threads
+                sitk.WriteTransform(t, str(tmp))
             clear_timestamps(tmp)  # HDF5 stores write times; the same seed must give same bytes
     holes = [
         [int(i), f"{d:.3f}", int(inside), *_xyz(c), *_xyz(m)]

@@ -18,6 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from mousereg.errors import RegistrationError
+from mousereg.io.transform_files import read_transform
 
 LINEAR = {"rigid": "Rigid", "affine": "Affine"}
 SYN_ITERATIONS = (60, 30, 15)
@@ -99,7 +100,7 @@ def register_linear(
         )
         path = out["fwdtransforms"][0]
         _keep(path, outdir, f"ants_{kind}.mat")
-        return sitk.ReadTransform(path).Downcast()
+        return read_transform(path).Downcast()
 
 
 def register_deformable(

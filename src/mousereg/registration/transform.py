@@ -21,6 +21,7 @@ import SimpleITK as sitk
 
 from mousereg.errors import InputError
 from mousereg.io.atomic import atomic_path
+from mousereg.io.transform_files import read_transform, write_transform
 from mousereg.registration._inverse import consistency, grid_volume, inverse_residual_field
 from mousereg.registration._points import PointMap, affine_step, flatten, linear_parts, make_step
 from mousereg.resample import grid_columns
@@ -115,7 +116,7 @@ class Transform:
             msg = f"{p}: not an ITK transform file; use one of {', '.join(ITK_SUFFIXES)}"
             raise InputError(msg)
         try:
-            t = sitk.ReadTransform(str(p))
+            t = read_transform(p)
         except RuntimeError as exc:
             msg = (
                 f"{p}: not an ITK transform file (SimpleITK cannot read it); elastix "
@@ -293,8 +294,7 @@ class Transform:
         if suffix in TEXT_SUFFIXES and (len(self._parts) > 1 or not self.is_linear):
             msg = f"{p}: composite and deformable transforms are written as .h5; change the suffix"
             raise InputError(msg)
-        with atomic_path(p) as tmp:
-            sitk.WriteTransform(self.to_sitk(), str(tmp))
+        write_transform(self.to_sitk(), p)
 
     def write_ants_warp(self, path: str | os.PathLike[str], reference: Volume) -> None:
         """Write the displacement field on ``reference`` as an ANTs ``Warp.nii.gz``.
