@@ -103,15 +103,17 @@ def mumap(ctx: JobContext) -> dict[str, Any]:
     evaluation: dict[str, Any] = {}
     truth = _truth_mu(row) if p["evaluate"] else None
     if truth is not None:
-        on_mr = None
+        references: dict[str, tuple[Volume, Any]] = {"mu_ct": (truth, None)}
         truth_t = row.path("truth") / TRUTH_TRANSFORM
         if mr is not None and truth_t.is_file():
             on_mr = resample(truth, mr.channel(0), Transform.read(truth_t))
+            references["mu_ct_in_mr"] = (on_mr, None)  # the CT sees the holder too
+            references["mu_mr"] = _animal_only(on_mr)  # the MRI does not
         for name, vol in maps.items():
-            reference = truth if name == "mu_ct" else on_mr
-            if reference is None:
+            if name not in references:
                 continue
-            report = compare_mumaps(vol, reference, n_angles=p["n_angles"])
+            reference, body = references[name]
+            report = compare_mumaps(vol, reference, body=body, n_angles=p["n_angles"])
             evaluation[name] = summarise(report)
     return {
         "subject": row.subject,
@@ -121,3 +123,19 @@ def mumap(ctx: JobContext) -> dict[str, Any]:
         "metadata": meta,
         "evaluation_vs_truth": evaluation,
     }
+
+
+def _animal_only(truth_on_mr: Volume) -> tuple[Volume, Any]:
+    """The true µ on the MRI grid with the holder set to air, and the animal's mask.
+
+    The MRI sees no plastic, so an MRI µ-map is scored against the animal alone; scoring it
+    against a truth that keeps the holder would report the holder as the MRI method's error.
+    """
+    import numpy as np
+
+    from mousereg.attenuation.phantom_eval import truth_body
+
+    arr = truth_on_mr.compute()
+    body = truth_body(arr, dilate=1)
+    animal = truth_on_mr.with_array(np.where(body, arr, 0).astype(np.float32))
+    return animal, body
