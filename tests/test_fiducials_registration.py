@@ -231,6 +231,17 @@ def test_no_holes_exits_2_with_counts(pair_busy: PhantomPair, tmp_path: Path) ->
         register(pair_busy.mr, empty, tmp_path / "none", mode="fiducial")
 
 
+@pytest.mark.parametrize("mode", ["rigid", "deformable"])
+def test_a_refused_fiducial_fit_stops_intensity_modes_too(
+    pair_busy: PhantomPair, tmp_path: Path, mode: str
+) -> None:
+    """No silent fall-back to an intensity registration from no start (it cannot find 90° turns)."""
+    empty = pair_busy.ct.with_array(np.full(pair_busy.ct.shape, -1000.0, np.float32))
+    with pytest.raises(RegistrationError, match=r"0 in the moving scan.*by hand"):
+        register(pair_busy.mr, empty, tmp_path / mode, mode=mode)
+    assert not (tmp_path / mode / "transform.h5").exists()
+
+
 def test_one_hole_exits_2_with_counts(pair_busy: PhantomPair, tmp_path: Path) -> None:
     centre = np.rint(pair_busy.ct.physical_to_index(pair_busy.holes_ct[0])).astype(int)
     half = 16  # voxels: 4.5 mm around one hole

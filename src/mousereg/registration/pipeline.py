@@ -182,27 +182,22 @@ def register(
     out = Path(outdir)
     fixed_scan, moving_scan = as_scan(fixed), as_scan(moving)
     report: dict[str, Any] = {"mode": mode, "backend": backend if mode != "fiducial" else None}
-    fid: FiducialResult | None = None
-    try:
-        fid = fiducial_registration(
-            fixed_scan,
-            moving_scan,
-            fixed_points=fixed_points,
-            moving_points=moving_points,
-            similarity=similarity,
-            max_fre_mm=max_fre_mm,
-            truth=truth,
-            truth_points=truth_points,
-            holder=holder,
-            min_body_agreement=min_body_agreement,
-        )
-    except RegistrationError as exc:
-        if mode == "fiducial":
-            raise
-        report["fiducial"] = {"error": str(exc)}
-    transform = to_transform(fid.transform) if fid is not None else None
-    if fid is not None:
-        report["fiducial"] = fid.report
+    # A refused fiducial fit (too few holes, two animals, ...) ends the run in every mode: the
+    # intensity stage cannot recover the scanners' 90° frame changes from a centre start.
+    fid = fiducial_registration(
+        fixed_scan,
+        moving_scan,
+        fixed_points=fixed_points,
+        moving_points=moving_points,
+        similarity=similarity,
+        max_fre_mm=max_fre_mm,
+        truth=truth,
+        truth_points=truth_points,
+        holder=holder,
+        min_body_agreement=min_body_agreement,
+    )
+    transform = to_transform(fid.transform)
+    report["fiducial"] = fid.report
     if mode != "fiducial":
         transform, stage = refine(
             fixed_scan,
@@ -214,11 +209,10 @@ def register(
             fiducials=fid,
         )
         report["intensity"] = stage
-    assert transform is not None
     t_inv = time.perf_counter()
     inverse = (
         to_transform(fid.transform.inverse())
-        if mode == "fiducial" and fid is not None
+        if mode == "fiducial"
         else transform.inverse(moving_scan, spacing=INVERSE_SPACING_MM)
     )
     if "intensity" in report:
@@ -230,7 +224,7 @@ def register(
     report["outputs"] = write_pair_outputs(out, fixed_scan, moving_scan, transform, report)
     report["seconds_qc"] = round(time.perf_counter() - t_qc, 3)
     report["seconds_total"] = round(time.perf_counter() - t0, 3)
-    markers = {} if fid is None else {"fixed": fid.fixed_found, "moving": fid.moving_found}
+    markers = {"fixed": fid.fixed_found, "moving": fid.moving_found}
     _write_outputs(out, transform, inverse, report, markers)
     return report
 
