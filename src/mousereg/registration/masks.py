@@ -16,6 +16,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from mousereg.errors import InputError
+from mousereg.morphology import ball_mm, fill_holes, largest_component
 
 CT_AIR_HU = -500.0
 CT_PLASTIC_HU = (125.0, 400.0)  # the holder's plastic; bone above 400 HU stays tissue
@@ -24,43 +25,18 @@ OPEN_MM = 0.6
 CLOSE_MM = 1.0
 
 
-def _ball(radius_mm: float, spacing_zyx: np.ndarray) -> np.ndarray:
-    r = np.maximum(np.floor(radius_mm / spacing_zyx), 0).astype(int)
-    grids = np.ogrid[tuple(slice(-n, n + 1) for n in r)]
-    q = sum((g * s / radius_mm) ** 2 for g, s in zip(grids, spacing_zyx, strict=True))
-    return np.asarray(q <= 1.0)
-
-
-def _largest(mask: np.ndarray) -> np.ndarray:
-    lab, n = ndimage.label(mask)
-    if n == 0:
-        return np.zeros_like(mask, dtype=bool)
-    sizes = np.bincount(lab.ravel())
-    sizes[0] = 0
-    return np.asarray(lab == int(np.argmax(sizes)))
-
-
-def _fill(mask: np.ndarray) -> np.ndarray:
-    out = np.asarray(ndimage.binary_fill_holes(mask))
-    for axis in range(3):
-        moved = np.moveaxis(out, axis, 0)
-        filled = np.stack([ndimage.binary_fill_holes(s) for s in moved])
-        out = np.moveaxis(filled, 0, axis) | out
-    return out
-
-
 def body_from_tissue(tissue: np.ndarray, spacing_zyx: np.ndarray, open_mm: float) -> np.ndarray:
     """Opening (optional), largest component grown back inside the tissue, closing, filling."""
     mask = np.asarray(tissue, dtype=bool)
     if open_mm > 0:
-        se = _ball(open_mm, spacing_zyx)
-        core = _largest(ndimage.binary_opening(mask, structure=se))
+        se = ball_mm(open_mm, spacing_zyx)
+        core = largest_component(ndimage.binary_opening(mask, structure=se))
         mask = np.asarray(ndimage.binary_dilation(core, structure=se) & mask)
-    body = _largest(mask)
-    se = _ball(CLOSE_MM, spacing_zyx)
+    body = largest_component(mask)
+    se = ball_mm(CLOSE_MM, spacing_zyx)
     pad = [(n // 2 + 1,) * 2 for n in se.shape]
     closed = ndimage.binary_closing(np.pad(body, pad), structure=se)
-    return _fill(closed[tuple(slice(p[0], -p[1]) for p in pad)])
+    return fill_holes(closed[tuple(slice(p[0], -p[1]) for p in pad)])
 
 
 def _coarse(image: sitk.Image) -> tuple[sitk.Image, np.ndarray]:
