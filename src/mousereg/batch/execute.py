@@ -137,6 +137,16 @@ def _private_cwd() -> Iterator[None]:
         yield
 
 
+def _remove_stale_attempts(folder: Path) -> None:
+    """Delete the temporary folders of earlier attempts of this job (a killed worker's leftovers).
+
+    A job runs one attempt at a time, so any ``.NAME.tmp-*`` sibling here belongs to an attempt
+    that died before it could publish or clean up.
+    """
+    for stale in folder.parent.glob(f".{folder.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def execute(task: Task) -> Outcome:
     """Run ``task`` on this worker and return its outcome (see the module docstring)."""
     import dask
@@ -152,6 +162,7 @@ def execute(task: Task) -> Outcome:
         )
     pin_threads(task.threads)
     kind = get_kind(task.kind)
+    _remove_stale_attempts(task.folder)
     tmp = temporary_sibling(task.folder)
     tmp.mkdir(parents=True)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
