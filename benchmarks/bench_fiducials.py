@@ -13,8 +13,14 @@ method then runs in a fresh subprocess (peak RSS is that process's):
 TRE is measured at the true marker-hole centres (holder points, where the truth is rigid).
 Success: max hole TRE < 1 mm.
 
+``--two-animals`` instead registers the MRI of every seed to the CT of every seed (the same
+holder, but each seed is its own preparation: its own animal and its own vaseline fill of the
+holes) and counts what is refused and why: the FRE consistency test, the absolute FRE limit, the
+body agreement, or the match itself. Same-seed pairs must all be accepted.
+
 Usage:
     python benchmarks/bench_fiducials.py [--seeds 1000-1009] [--resolution full] [--no-elastix]
+    python benchmarks/bench_fiducials.py --two-animals --seeds 1000-1004 --resolution full
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE = Path("/tmp/mousereg-bench-fiducials")
+CACHE = Path("/tmp/mousereg-bench-fiducials-v2")  # v2: partly filled holes
 SUCCESS_MM = 1.0
 
 
@@ -207,6 +213,46 @@ def _elastix_cached(path: Path, reuse: bool) -> dict[str, object]:
     return result
 
 
+def _refusal_kind(message: str) -> str:
+    if "localisation error" in message:
+        return "FRE > consistency threshold"
+    if "FRE" in message and "threshold" in message and "bodies disagree" not in message:
+        return "FRE > absolute limit"
+    if "bodies disagree" in message:
+        return "body agreement"
+    return "match failed"
+
+
+def two_animals(seeds: list[int], resolution: str) -> None:
+    """Register every seed's MRI to every seed's CT; print what is accepted and refused."""
+    from mousereg.errors import MouseregError
+    from mousereg.registration.fiducial import fiducial_registration
+
+    scans = {s: _volumes(_make(s, resolution)) for s in seeds}
+    print("| MRI seed | CT seed | same animal | outcome | FRE mm | threshold mm | FLE mm |")
+    print("|---|---|---|---|---|---|---|")
+    counts: dict[tuple[bool, str], int] = {}
+    for a in seeds:
+        for b in seeds:
+            same = a == b
+            try:
+                rep = fiducial_registration(scans[a][1], scans[b][0]).report
+                outcome = "accepted"
+                fre, thr = rep["fre_rms_mm"], rep["fre_consistency_threshold_mm"]
+                fle = rep["fle"]["from_detection_mm"]["combined"]
+                row = f"{fre:.3f} | {thr:.3f} | {fle:.3f}"
+            except MouseregError as exc:
+                outcome = "refused: " + _refusal_kind(str(exc))
+                row = str(exc)[:90].replace("|", "/") + " | - | -"
+            counts[(same, outcome)] = counts.get((same, outcome), 0) + 1
+            print(f"| {a} | {b} | {same} | {outcome} | {row} |", flush=True)
+    print()
+    print("| pairs | outcome | count |")
+    print("|---|---|---|")
+    for (same, outcome), n in sorted(counts.items()):
+        print(f"| {'same animal' if same else 'two animals'} | {outcome} | {n} |")
+
+
 def _seeds(text: str) -> list[int]:
     if "-" in text:
         a, b = text.split("-")
@@ -222,6 +268,7 @@ def main() -> None:
     ap.add_argument(
         "--reuse-elastix", action="store_true", help="reuse saved elastix results of the pairs"
     )
+    ap.add_argument("--two-animals", action="store_true", help="cross-seed refusal study")
     ap.add_argument("--worker-fiducial", type=Path)
     ap.add_argument("--worker-elastix", type=Path)
     args = ap.parse_args()
@@ -230,6 +277,9 @@ def main() -> None:
         return
     if args.worker_elastix:
         print(json.dumps(worker_elastix(args.worker_elastix)))
+        return
+    if args.two_animals:
+        two_animals(_seeds(args.seeds), args.resolution)
         return
     rows = []
     print(

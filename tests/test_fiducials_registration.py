@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -274,22 +275,44 @@ def test_two_different_animals_are_refused(pair_busy: PhantomPair, tmp_path: Pat
         )  # fmt: skip
 
 
-def test_scans_of_two_animals_in_one_holder_are_refused(tmp_path: Path) -> None:
-    """Same holder design, so the holes match (small FRE); the bodies do not."""
+def test_scans_of_two_animals_are_refused_by_their_fre(tmp_path: Path) -> None:
+    """Two preparations fill the holes differently: the FRE is above the consistency threshold,
+    which the message gives with the FRE."""
     mr = make_pair(seed=4, resolution="test", frame=4).mr
     ct = make_pair(seed=3, resolution="test", frame=3).ct
-    with pytest.raises(RegistrationError, match=r"FRE .* two different animals"):
+    with pytest.raises(RegistrationError, match="two different animals") as err:
+        register(mr, ct, tmp_path / "two", mode="fiducial")
+    found = re.search(r"\(FRE\) of (\d\.\d+) mm, above the (\d\.\d+) mm threshold", str(err.value))
+    assert found is not None
+    fre, threshold = float(found[1]), float(found[2])
+    assert fre > threshold >= 0.1
+    assert not (tmp_path / "two" / "transform.h5").exists()
+
+
+def test_same_preparation_passes_the_fre_consistency_threshold(pair_busy: PhantomPair) -> None:
+    rep = fiducial_registration(pair_busy.mr, pair_busy.ct).report
+    assert rep["fre_rms_mm"] < rep["fre_consistency_threshold_mm"]
+    assert rep["fre_consistency_threshold_mm"] >= 0.1
+
+
+def test_two_animals_with_identical_fillings_are_refused_by_their_bodies(tmp_path: Path) -> None:
+    """Every hole full in both scans: the holes agree (small FRE), the bodies do not."""
+    mr = make_pair(seed=4, resolution="test", frame=4, hole_fill=(1.0, 1.0)).mr
+    ct = make_pair(seed=3, resolution="test", frame=3, hole_fill=(1.0, 1.0)).ct
+    with pytest.raises(RegistrationError, match=r"consistent \(FRE .* two different animals"):
         register(mr, ct, tmp_path / "two", mode="fiducial")
 
 
-def test_similar_bodies_of_two_animals_are_flagged(
-    pair_busy: PhantomPair, pair_clean: PhantomPair
-) -> None:
-    """Two animals of similar shape pass the refusal threshold but are flagged in the report."""
-    rep = fiducial_registration(pair_busy.mr, pair_clean.ct).report
+def test_similar_bodies_of_two_animals_are_flagged() -> None:
+    """Two animals of similar shape, holes filled alike, pass the refusal thresholds but are
+    flagged in the report."""
+    full = (1.0, 1.0)
+    busy = make_pair(seed=121, resolution="test", spurious_blobs=3, hole_fill=full)
+    clean = make_pair(seed=122, resolution="test", holes_outside_mr=0, hole_fill=full)
+    rep = fiducial_registration(busy.mr, clean.ct).report
     assert rep["body_agreement"] < 0.975
     assert any("same animal" in w for w in rep["warnings"])
-    same = fiducial_registration(pair_busy.mr, pair_busy.ct).report
+    same = fiducial_registration(busy.mr, busy.ct).report
     assert same["body_agreement"] >= 0.975
     assert same["warnings"] == []
 

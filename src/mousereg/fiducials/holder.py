@@ -19,6 +19,10 @@ from mousereg.errors import InputError
 from mousereg.fiducials.markers import Markers
 from mousereg.fiducials.match import DEFAULT_TOL_MM, Match, match_points
 
+#: A partly filled hole's vaseline plug (what the scans see) sits up to this fraction of the
+#: hole's length from the design centre (a plug of 60 % of the hole at one end: 20 %).
+PLUG_SLACK = 0.2
+
 #: Where the named profiles live, relative to the repository root.
 HOLDERS_DIR = Path(__file__).resolve().parents[3] / "pipelines" / "holders"
 
@@ -74,9 +78,12 @@ def match_to_holder(
 ) -> tuple[Markers, Match]:
     """Match detected markers to the profile; return the matched ones named ``hole <id>``.
 
-    The returned match maps the profile (holder frame) onto the scan.
+    The returned match maps the profile (holder frame) onto the scan. The tolerance is widened
+    by :data:`PLUG_SLACK` of the longest hole, since plugs need not fill their holes.
     """
-    m = match_points(profile.centers, markers.points, tol_mm=tol_mm, names=("holder", "scan"))
+    lengths = profile.lengths[np.isfinite(profile.lengths)]
+    tol = tol_mm + PLUG_SLACK * (float(lengths.max()) if lengths.size else 0.0)
+    m = match_points(profile.centers, markers.points, tol_mm=tol, names=("holder", "scan"))
     named = markers.subset(m.pairs[:, 1])
     names = tuple(f"hole {profile.ids[i]}" for i in m.pairs[:, 0])
     return dataclasses.replace(named, names=names), m

@@ -20,10 +20,12 @@ from mousereg.phantom import scanners
 from mousereg.phantom.anatomy import Subject, mouse_shapes
 from mousereg.phantom.holder import (
     DEFAULT_DESIGN,
+    FILL_RANGE,
     HolderDesign,
     filled_holes,
     holder_shapes,
     spurious_blob_centres,
+    vaseline_plugs,
 )
 from mousereg.phantom.landmarks import organ_landmarks
 from mousereg.phantom.motion import (
@@ -158,6 +160,7 @@ def make_pair(
     spurious_blobs: int = 0,
     design: HolderDesign = DEFAULT_DESIGN,
     ct_spacing: float | None = None,
+    hole_fill: tuple[float, float] = FILL_RANGE,
 ) -> PhantomPair:
     """Make one synthetic CT/MRI pair with ground truth.
 
@@ -171,6 +174,8 @@ def make_pair(
         spurious_blobs: vaseline smears on the holder that are not marker holes.
         design: the holder design.
         ct_spacing: CT voxel size in mm (default 0.14 at "full", 0.28 at "test").
+        hole_fill: range of the fraction of each hole's length that this preparation's vaseline
+            plug fills (``(1, 1)``: every hole full); the truth gives the plugs' centres.
     """
     if resolution not in RESOLUTIONS:
         msg = f"resolution={resolution!r}: use 'full' or 'test'"
@@ -189,8 +194,8 @@ def make_pair(
     rng_body, rng_holder, rng_pose, rng_ct, rng_mr = streams
 
     subject = Subject.draw(rng_body)
-    holes = filled_holes(design, holes_outside_mr)
     blobs = spurious_blob_centres(design, spurious_blobs, rng_holder)
+    holes = vaseline_plugs(filled_holes(design, holes_outside_mr), rng_holder, hole_fill)
     body = mouse_shapes(subject, rng_body)
     shapes = body + holder_shapes(design, holes, blobs)
 

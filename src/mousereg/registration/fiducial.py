@@ -32,6 +32,16 @@ from mousereg.volume import Volume
 
 #: RMS fit residual (mm) above which the two scans are taken not to share one holder/animal.
 MAX_FRE_MM = 0.5
+#: The fit's RMS residual may be at most this many times the holes' localisation error (FLE from
+#: detection, both scans combined) and at least ``FRE_FLOOR_MM``: one preparation's vaseline
+#: plugs sit where they sit in both scans, so a larger residual means the holes were filled
+#: differently: two animals (two preparations). Phantoms, test resolution: same preparation
+#: FRE/FLE 1.04–1.39, two preparations 3.4–4.8 (benchmarks/bench_fiducials.py --two-animals).
+MAX_FRE_OVER_FLE = 2.5
+FRE_FLOOR_MM = 0.1
+#: Matching tolerance (mm) of the second, looser match tried when the strict one fails, so that
+#: the scans of two preparations are refused with their FRE rather than "cannot match".
+LOOSE_TOL_MM = 1.5
 #: After the marker fit, at least this fraction of each scan's body must map into the other's
 #: body (±1 body-grid voxel, ≈0.45 mm), else the scans are refused as two animals. Phantoms:
 #: same animal 0.974–0.997 (49 pairs), two animals in one holder 0.874–0.979 (14 pairings), so
@@ -169,6 +179,29 @@ def _truth_section(
     }
 
 
+def consistency_threshold(fle_mm: float) -> float:
+    """Largest RMS fit residual (mm) consistent with one preparation, given the holes'
+    combined localisation error (no limit when it is unknown, e.g. points placed by hand)."""
+    if not np.isfinite(fle_mm):
+        return float("inf")
+    return max(FRE_FLOOR_MM, MAX_FRE_OVER_FLE * fle_mm)
+
+
+def _warnings(agreement: float, loose: bool) -> list[str]:
+    out = []
+    if np.isfinite(agreement) and agreement < WARN_BODY_AGREEMENT:
+        out.append(
+            f"body agreement {agreement:.3f} is below {WARN_BODY_AGREEMENT}: check that both "
+            "scans show the same animal"
+        )
+    if loose:
+        out.append(
+            f"the holes matched only at the looser {LOOSE_TOL_MM} mm tolerance: check the "
+            "marker table"
+        )
+    return out
+
+
 def _body_agreement(fdet: Detection | None, mdet: Detection | None, t: PointTransform) -> float:
     """The smaller of the two fractions of one body that the fit maps into the other's body."""
     if fdet is None or mdet is None or not fdet.body.any() or not mdet.body.any():
@@ -233,7 +266,17 @@ def fiducial_registration(
     mm, mdet, t_mov = _locate([moving_scan], moving_points, "moving scan")
     t0 = time.perf_counter()
     by_hand = pair_by_order and fixed_points is not None and moving_points is not None
-    pairs, match = _pairing(fm, mm, by_hand, tol_mm, holder)
+    loose = False
+    try:
+        pairs, match = _pairing(fm, mm, by_hand, tol_mm, holder)
+    except RegistrationError as strict:
+        if by_hand or holder is not None or tol_mm >= LOOSE_TOL_MM:
+            raise
+        try:
+            pairs, match = _pairing(fm, mm, by_hand, LOOSE_TOL_MM, holder)
+        except RegistrationError:
+            raise strict from None
+        loose = True
     t_match = time.perf_counter() - t0
     fpair, mpair = fm.subset(pairs[:, 0]), mm.subset(pairs[:, 1])
     if holder is not None and pairs.shape[1] == 3:
@@ -249,6 +292,17 @@ def fiducial_registration(
             f"the marker fit leaves an RMS residual (FRE) of {fit.fre_rms:.3f} mm, above the "
             f"{max_fre_mm} mm threshold: the two scans do not share one rigid holder (different "
             "animals or holders?); check the pairing of the inputs"
+        )
+        raise RegistrationError(msg)
+    fle_det = combined_fle(fpair.fle_rms(), mpair.fle_rms())
+    fre_limit = consistency_threshold(fle_det)
+    if fit.fre_rms > fre_limit:
+        msg = (
+            f"the marker fit leaves an RMS residual (FRE) of {fit.fre_rms:.3f} mm, above the "
+            f"{fre_limit:.3f} mm threshold ({MAX_FRE_OVER_FLE} x the holes' localisation error "
+            f"{fle_det:.3f} mm, at least {FRE_FLOOR_MM} mm): the vaseline in the holes is not "
+            "where it was in the other scan, so these look like scans of two different animals "
+            "(two fillings of the holder); check the pairing of the inputs"
         )
         raise RegistrationError(msg)
     agreement = _body_agreement(fdet, mdet, fit.transform)
@@ -269,7 +323,6 @@ def fiducial_registration(
         pts = used_f
     tre = tre_summary(used_f, fit.fle_rms, pts)
     t_tre = time.perf_counter() - t0
-    fle_det = combined_fle(fpair.fle_rms(), mpair.fle_rms())
     report: dict[str, Any] = {
         "method": "fiducial",
         "transform_kind": "similarity" if similarity else "rigid",
@@ -291,14 +344,10 @@ def fiducial_registration(
         "pairs": _pairs_table(fpair, mpair, fit),
         "fre_rms_mm": _r(fit.fre_rms),
         "fre_threshold_mm": max_fre_mm,
+        "fre_consistency_threshold_mm": _r(fre_limit),
         "body_agreement": _r(agreement, 4),
         "body_agreement_threshold": min_body_agreement,
-        "warnings": [
-            f"body agreement {agreement:.3f} is below {WARN_BODY_AGREEMENT}: check that both "
-            "scans show the same animal"
-        ]
-        if np.isfinite(agreement) and agreement < WARN_BODY_AGREEMENT
-        else [],
+        "warnings": _warnings(agreement, loose),
         "fle": {
             "from_residuals_mm": _r(fit.fle_rms),
             "from_detection_mm": {
