@@ -157,7 +157,8 @@ def fiducials_detect(images: tuple[Path, ...], output: Path, modality: str | Non
     type=float,
     default=0.5,
     show_default=True,
-    help="Refuse a marker fit with a larger RMS residual (mm).",
+    help="Refuse a marker fit with a larger RMS residual (mm); a residual above 2.5x the holes' "
+    "localisation error (at least 0.15 mm) is refused too (two animals).",
 )
 @click.option(
     "--holder",
