@@ -212,3 +212,14 @@ def test_ants_syn_field_maps_fixed_points_to_moving_points(tmp_path: Path) -> No
     inner = (slice(4, -4), slice(8, -8), slice(8, -8))
     err = np.abs(est[inner][..., 0] - u[inner][..., 0]).mean()
     assert err < 0.5 * np.abs(u[inner][..., 0]).mean()
+
+
+def test_holder_mask_covers_the_plastic_and_not_the_body(phantom_pair: PhantomPair) -> None:
+    ct = sitk.Cast(phantom_pair.ct.to_sitk(), sitk.sitkFloat32)
+    body = masks.ct_body_mask(ct)
+    holder = sitk.GetArrayFromImage(intensity.holder_mask(ct, body, ct, None)) > 0
+    hu = sitk.GetArrayFromImage(ct)
+    plastic = (hu > 150) & (hu < 300) & (sitk.GetArrayFromImage(body) == 0)
+    assert holder[plastic].mean() > 0.99
+    labels = phantom_pair.ct_labels.compute() > 0
+    assert holder[labels].mean() < 0.02  # only the margin touches organs that lie on the bed

@@ -134,8 +134,11 @@ def register(
             method.AddFixedImage(alive[-2])
             method.AddMovingImage(alive[-1])
     if fixed_mask is not None:
+        # one mask per fixed image: a multi-image run samples every image inside the body
         alive.append(to_itk_image(fixed_mask, np.uint8))
         method.SetFixedMask(alive[-1])
+        for _ in fixed_list[1:]:
+            method.AddFixedMask(alive[-1])
     if moving_mask is not None:
         alive.append(to_itk_image(moving_mask, np.uint8))
         method.SetMovingMask(alive[-1])
@@ -260,8 +263,8 @@ def register_linear(
 
 
 def register_deformable(
-    fixed: sitk.Image,
-    moving: sitk.Image,
+    fixed: sitk.Image | Sequence[sitk.Image],
+    moving: sitk.Image | Sequence[sitk.Image],
     *,
     fixed_mask: sitk.Image | None = None,
     moving_mask: sitk.Image | None = None,
@@ -270,11 +273,23 @@ def register_deformable(
     iterations: int | None = None,
     parameter_dir: str | os.PathLike[str] | None = None,
 ) -> sitk.Image:
-    """B-spline elastix registration; returns its displacement field on the fixed grid (mm)."""
+    """B-spline elastix registration; returns its displacement field on the fixed grid (mm).
+
+    One image pair uses ``bspline.txt``; a list of pairs (Dixon water and fat against the CT)
+    uses ``bspline_dixon.txt``, one mutual-information term per pair, plus a repeat of the first
+    pair for the bending-energy term (elastix wants one image pair per metric).
+    """
+    fixed_list = [fixed] if isinstance(fixed, sitk.Image) else list(fixed)
+    moving_list = [moving] if isinstance(moving, sitk.Image) else list(moving)
+    name = "bspline"
+    if len(fixed_list) > 1:
+        name = "bspline_dixon"
+        fixed_list.append(fixed_list[0])
+        moving_list.append(moving_list[0])
     result = register(
-        fixed,
-        moving,
-        [parameter_file("bspline", parameter_dir)],
+        fixed_list,
+        moving_list,
+        [parameter_file(name, parameter_dir)],
         fixed_mask=fixed_mask,
         moving_mask=moving_mask,
         overrides=_overrides(iterations),
@@ -282,4 +297,4 @@ def register_deformable(
         output_dir=outdir,
         prefix="TransformParameters.bspline",
     )
-    return deformation_field(result, moving)
+    return deformation_field(result, moving_list[0])
