@@ -4,12 +4,16 @@ Usage (each part prints a markdown table; results also go to OUT/*.json):
 
     python benchmarks/bench_atlas.py loo  --out /tmp/atlas-bench [--subjects 8] [--iterations 2]
                                           [--folds 0,1,...] [--ants] [--workers 2]
+                                          [--seg-spacing 0.5] [--reuse-atlases OLD_OUT]
     python benchmarks/bench_atlas.py dask --out /tmp/atlas-bench [--subjects 4]
 
 ``loo``: for every fold, an atlas is built from the other subjects with mousereg's own builder
 (template 0.4 mm, registrations at 0.8 mm), the held-out MRI is segmented with the single atlas
-and with ``--multi`` (majority and locally weighted vote), and Dice is measured against its own MR
-labels on its native grid. With ``--ants``, ``ants.build_template`` runs on the same subjects
+and with ``--multi`` (majority and locally weighted vote; registrations at ``--seg-spacing``, as
+``mousereg atlas segment`` does; the single atlas also on the build's 0.8 mm grid), and Dice is
+measured against its own MR labels on its native grid. ``--reuse-atlases`` takes a fold's atlas
+from an earlier run's OUT when it is there (same builder and parameters) instead of building.
+With ``--ants``, ``ants.build_template`` runs on the same subjects
 (MR water + fat at the registration spacing, the same SyN iterations and iteration count); its
 template gets labels by majority vote of the training labels carried through build_template's
 last-iteration transforms, and is registered to the held-out MRI with the same registration.
@@ -158,7 +162,9 @@ def loo(args: argparse.Namespace) -> None:
     params = BuildParameters(
         iterations=args.iterations, spacing=args.spacing, registration_spacing=args.reg_spacing
     )
-    reg = CoarseRegistration(BackendRegistration(), args.reg_spacing)
+    reg_build = CoarseRegistration(BackendRegistration(), args.reg_spacing)
+    reg = CoarseRegistration(BackendRegistration(), args.seg_spacing)
+    reg_ants = CoarseRegistration(BackendRegistration(), args.ants_seg_spacing or args.seg_spacing)
     folds = [int(f) for f in args.folds.split(",")] if args.folds else range(len(subjects))
     results_path = out / ("loo_ants.jsonl" if args.only_ants else "loo.jsonl")
     for i in folds:
@@ -171,21 +177,36 @@ def loo(args: argparse.Namespace) -> None:
         truth = read_volume(base / held["mr_labels"]).compute()
         record: dict[str, Any] = {"fold": i, "subject": held["subject"]}
         if not args.only_ants:
-            t0 = time.perf_counter()
-            build_atlas_from_manifest(m, fold / "atlas", params, workers=args.workers)
-            record["build_s"] = time.perf_counter() - t0
-            atlas = load_atlas(fold / "atlas")
+            reused = (
+                Path(args.reuse_atlases) / f"fold-{i}" / "atlas" if args.reuse_atlases else None
+            )
+            if reused is not None and (reused / "atlas.json").exists():
+                atlas = load_atlas(reused)  # validated on load
+                record["atlas"] = str(reused)
+            else:
+                t0, c0 = time.perf_counter(), time.process_time()
+                build_atlas_from_manifest(m, fold / "atlas", params, workers=args.workers)
+                record["build_s"] = time.perf_counter() - t0
+                record["build_cpu_s"] = time.process_time() - c0
+                atlas = load_atlas(fold / "atlas")
+            record["load_avg"] = os.getloadavg()[0]
             t1 = time.perf_counter()
             record["single"] = dice(segment_single(atlas, target, reg).compute(), truth)
             record["single_s"] = time.perf_counter() - t1
-            t2 = time.perf_counter()
+            if args.seg_spacing != args.reg_spacing:
+                t1 = time.perf_counter()
+                pred = segment_single(atlas, target, reg_build).compute()
+                record["single_build_grid"] = dice(pred, truth)
+                record["single_build_grid_s"] = time.perf_counter() - t1
+            t2, c2 = time.perf_counter(), time.process_time()
             votes = multi_atlas_votes(atlas, target, reg, workers=args.workers)
             record["multi_s"] = time.perf_counter() - t2
+            record["multi_cpu_s"] = time.process_time() - c2
             for fusion in ("majority", "weighted"):
                 record[f"multi_{fusion}"] = dice(
                     fuse(votes, target, atlas, fusion).compute(), truth
                 )
-            record["history"] = json.loads((fold / "atlas" / "atlas.json").read_text())["history"]
+            record["history"] = atlas.meta["history"]
         if args.ants or args.only_ants:
             from mousereg.atlas.from_manifest import _prepare, subject_tables
             from mousereg.atlas.subjects import read_subjects
@@ -201,7 +222,7 @@ def loo(args: argparse.Namespace) -> None:
             water = tvol.with_array(np.stack([tvol.compute(), np.zeros(tvol.shape, np.float32)]))
             moving = water.with_array(water.compute(), channel_names=("mr_water", "mr_fat"))
             t3 = time.perf_counter()
-            transform = reg(fixed, moving, "deformable")
+            transform = reg_ants(fixed, moving, "deformable")
             from mousereg.atlas.segment import _to_native, _warp
 
             warped = _warp(probs, tvol, target.grid, transform, labels=False)
@@ -243,11 +264,17 @@ def table_loo(out: Path) -> None:
     ]
     methods = [
         ("single", "mousereg atlas (single)", "build_s", "single_s"),
+        (
+            "single_build_grid",
+            "mousereg atlas (single), registered on the build grid",
+            "build_s",
+            "single_build_grid_s",
+        ),
         ("multi_majority", "mousereg --multi, majority", "build_s", "multi_s"),
         ("multi_weighted", "mousereg --multi, locally weighted", "build_s", "multi_s"),
         ("ants_single", "ants.build_template (single)", "ants_build_s", "ants_single_s"),
     ]
-    for key in ("single", "ants_single"):
+    for key in ("single", "single_build_grid", "ants_single"):
         folds = [r["subject"] for r in records if key in r]
         print(f"\n{key}: {len(folds)} folds ({folds})")
     print()
@@ -323,7 +350,10 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--spacing", type=float, default=0.4)
-    parser.add_argument("--reg-spacing", type=float, default=0.8)
+    parser.add_argument("--reg-spacing", type=float, default=0.8, help="build registrations")
+    parser.add_argument("--seg-spacing", type=float, default=0.5, help="segment registrations")
+    parser.add_argument("--ants-seg-spacing", type=float, default=None)
+    parser.add_argument("--reuse-atlases", default=None, help="OUT of a run whose atlases to use")
     parser.add_argument("--folds", default="")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ants", action="store_true")

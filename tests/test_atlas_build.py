@@ -15,7 +15,7 @@ from mousereg.atlas import format as fmt
 from mousereg.atlas.build import build_atlas
 from mousereg.atlas.from_manifest import _prepare, subject_tables
 from mousereg.atlas.register import CoarseRegistration, default_register_pair
-from mousereg.atlas.segment import read_target, segment_single
+from mousereg.atlas.segment import read_target, segment_multi, segment_single
 from mousereg.atlas.subjects import read_subjects
 from mousereg.errors import InputError, RegistrationError
 from mousereg.io import read_volume
@@ -103,6 +103,21 @@ def test_segment_a_subject_mri(atlas_dir: Path, phantom_study: Path) -> None:
     target = read_target([folder / "mr_water.nii.gz", folder / "mr_fat.nii.gz"], 0.8)
     reg = CoarseRegistration(default_register_pair, 1.2)
     pred = segment_single(atlas, target, reg).compute()
+    truth = read_volume(folder / "mr_labels.nii.gz").compute()
+    assert pred.shape == truth.shape
+    assert _dice(pred == LIVER, truth == LIVER) > 0.8
+    assert _dice(pred == LUNG, truth == LUNG) > 0.8
+
+
+@pytest.mark.parametrize("fusion", ["majority", "weighted"])
+def test_multi_atlas_segments_a_subject_mri(
+    atlas_dir: Path, phantom_study: Path, fusion: str
+) -> None:
+    atlas = load_atlas(atlas_dir)
+    folder = phantom_study.parent / "sub-03"
+    target = read_target([folder / "mr_water.nii.gz", folder / "mr_fat.nii.gz"], 0.8)
+    reg = CoarseRegistration(default_register_pair, 1.2)
+    pred = segment_multi(atlas, target, reg, fusion, workers=2).compute()
     truth = read_volume(folder / "mr_labels.nii.gz").compute()
     assert pred.shape == truth.shape
     assert _dice(pred == LIVER, truth == LIVER) > 0.8

@@ -8,7 +8,7 @@ import pytest
 
 from mousereg.atlas import format as fmt
 from mousereg.atlas import template as tpl
-from mousereg.atlas.fusion import majority_vote, weighted_vote
+from mousereg.atlas.fusion import majority_vote, one_hot, soft_scores, weighted_vote
 from mousereg.atlas.output import label_probabilities, max_probability_labels
 from mousereg.labels import LabelTable
 from mousereg.volume import Volume
@@ -84,3 +84,12 @@ def test_majority_and_weighted_vote() -> None:
     # the first subject matches the target exactly and dominates the locally weighted vote
     fused = weighted_vote(maps3, images, target, (1.0, 1.0, 1.0), [1, 2])
     assert fused.ravel().tolist() == [1, 1, 2]
+
+
+def test_soft_scores_weight_the_indicator_maps() -> None:
+    a = one_hot(np.array([1, 1, fmt.UNKNOWN_LABEL], np.uint8), [1, 2])
+    assert a.tolist() == [[0, 0, 0], [1, 1, 0], [0, 0, 0]]  # unknown votes for nothing
+    b = np.array([[0.0, 0.0, 0.0], [0.25, 0.0, 0.0], [0.75, 1.0, 1.0]], np.float32)  # soft edge
+    scores = soft_scores([a, b], [np.array([1.0, 1.0, 1.0]), np.array([2.0, 1.0, 1.0])])
+    np.testing.assert_allclose(scores, [[0, 0, 0], [1.5, 1, 0], [1.5, 1, 1]])
+    assert np.argmax(scores, axis=0).tolist() == [1, 1, 2]  # the tie goes to the first candidate

@@ -1,9 +1,14 @@
 """Label fusion for multi-atlas segmentation: majority vote and locally weighted vote.
 
-Both take the atlas subjects' label maps warped onto the target grid (``UNKNOWN_LABEL`` where a
-subject does not cover the voxel). The locally weighted vote (Artaechevarria, Munoz-Barrutia &
-Ortiz-de-Solorzano 2009, IEEE TMI 28:1266) weights each subject at each voxel by the inverse of
-its local mean squared intensity difference to the target (Gaussian window), raised to a power.
+:func:`majority_vote` and :func:`weighted_vote` take the atlas subjects' label maps warped onto
+the target grid (``UNKNOWN_LABEL`` where a subject does not cover the voxel). The locally weighted
+vote (Artaechevarria, Munoz-Barrutia & Ortiz-de-Solorzano 2009, IEEE TMI 28:1266) weights each
+subject at each voxel by the inverse of its local mean squared intensity difference to the target
+(Gaussian window), raised to a power.
+
+:func:`soft_scores` is the form segmentation uses: each subject votes with its per-label
+indicator maps warped by linear interpolation (a fraction near the boundaries, instead of a
+nearest-neighbour label), so the scores can be carried onto another grid before the arg-max.
 """
 
 from __future__ import annotations
@@ -31,6 +36,21 @@ def _vote(
             scores[k] += np.where(labels == v, w, 0.0).astype(np.float32)
     lut = np.asarray(candidates, dtype=fmt.LABEL_DTYPE)
     return lut[np.argmax(scores, axis=0)]
+
+
+def one_hot(labels: np.ndarray, values: Sequence[int]) -> np.ndarray:
+    """``(1 + len(values), ...)`` float32 indicators of background (0) and each label value."""
+    return np.stack([labels == v for v in (0, *values)]).astype(np.float32)
+
+
+def soft_scores(
+    soft_maps: Sequence[np.ndarray], weights: Sequence[np.ndarray | float]
+) -> np.ndarray:
+    """``sum_i w_i * s_i``: the fused scores of per-subject indicator maps ``(candidates, ...)``."""
+    scores = np.zeros(soft_maps[0].shape, np.float32)
+    for soft, w in zip(soft_maps, weights, strict=True):
+        scores += soft.astype(np.float32) * np.asarray(w, np.float32)
+    return scores
 
 
 def majority_vote(label_maps: Sequence[np.ndarray], values: Sequence[int]) -> np.ndarray:

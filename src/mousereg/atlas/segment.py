@@ -4,8 +4,9 @@ Single atlas: the MR water/fat templates are registered to the target (in the ta
 acquisition frame, see :mod:`.prepare`) and the label probabilities are carried onto the target's
 own grid; each voxel takes the most probable label (background = ``1 - sum p``).
 Multi-atlas (``multi=True``): every atlas subject (its images in template space) is registered to
-the target, one Dask task per subject, its MR labels warped, and the votes fused by majority or
-by a locally weighted vote (:mod:`.fusion`).
+the target, one Dask task per subject, its MR label indicators warped linearly, and the votes
+fused by majority or by a locally weighted vote (:mod:`.fusion`) and carried onto the target's
+grid before the arg-max.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from mousereg.atlas import format as fmt
-from mousereg.atlas.fusion import FUSIONS, majority_vote, weighted_vote
+from mousereg.atlas.fusion import FUSIONS, local_weights, one_hot, soft_scores
 from mousereg.atlas.load import Atlas, load_atlas
 from mousereg.atlas.output import max_probability_labels
 from mousereg.atlas.parallel import map_subjects
@@ -35,6 +36,9 @@ from mousereg.errors import InputError
 from mousereg.volume import Volume
 
 MR_CHANNELS = ("mr_water", "mr_fat")
+#: Segmentation registers on a finer grid than the build (one registration per target, and thin
+#: organs such as the spinal cord need it); see docs/atlas.md for the measured effect.
+SEGMENT_REGISTRATION_SPACING_MM = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,15 +126,19 @@ def register_atlas_subject(
     target: Target,
     template_grid: Volume,
     register_pair: RegisterPair,
+    values: Sequence[int],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One multi-atlas task: register a subject (template space) to the target, warp it."""
+    """One multi-atlas task: register a subject (template space) to the target, warp it.
+
+    Returns the warped MR water and the warped indicator maps of background and ``values``
+    (linear interpolation, float16; 0 where the subject has no label)."""
     images, labels = subject
     moving = template_grid.with_array(images, channel_names=MR_CHANNELS)
     transform = register_pair(target.volume(), moving, "deformable")
     field = field_transform(displacement_field(transform, target.grid), target.grid)
     warped = _warp(images[:1], template_grid, target.grid, field, labels=False)[0]
-    warped_labels = _warp(labels[None], template_grid, target.grid, field, labels=True)[0]
-    return warped, warped_labels
+    soft = _warp(one_hot(labels, values), template_grid, target.grid, field, labels=False)
+    return warped, soft.astype(np.float16)
 
 
 def multi_atlas_votes(
@@ -140,7 +148,7 @@ def multi_atlas_votes(
     cluster: Any = None,
     workers: int = 1,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every atlas subject registered to the target: (warped water, warped MR labels) each."""
+    """Every atlas subject registered to the target: (warped water, warped label indicators)."""
     mr = [fmt.SUBJECT_CHANNELS.index(c) for c in MR_CHANNELS]
     lab = fmt.SUBJECT_LABEL_CHANNELS.index("mr_labels")
     subjects = [
@@ -156,6 +164,7 @@ def multi_atlas_votes(
         target,
         atlas.grid,
         register_pair,
+        list(atlas.table.values),
         cluster=cluster,
         workers=workers,
     )
@@ -164,19 +173,24 @@ def multi_atlas_votes(
 def fuse(
     votes: list[tuple[np.ndarray, np.ndarray]], target: Target, atlas: Atlas, fusion: str
 ) -> Volume:
-    """Fuse the warped label maps (``"majority"`` or ``"weighted"``) on the target's grid."""
+    """Fuse the votes (``"majority"`` or locally ``"weighted"``) and label the target's grid.
+
+    The fused scores are carried onto the target's own voxels by linear interpolation and the
+    arg-max taken there."""
     if fusion not in FUSIONS:
         msg = f"fusion {fusion!r}: use one of {FUSIONS}"
         raise InputError(msg)
-    maps = [v[1] for v in votes]
-    values = atlas.table.values
+    softs = [v[1] for v in votes]
+    weights: list[np.ndarray] | list[float]
     if fusion == "majority":
-        fused = majority_vote(maps, values)
+        weights = [1.0] * len(votes)
     else:
         images = [v[0] for v in votes]
-        fused = weighted_vote(maps, images, target.images[0], target.grid.spacing, values)
-    native = _to_native(fused[None], target.grid, target, labels=True)[0]
-    return _native_volume(native, target, atlas)
+        weights = local_weights(images, target.images[0], target.grid.spacing)
+    scores = soft_scores(softs, weights)
+    native = _to_native(scores, target.grid, target, labels=False)
+    lut = np.asarray([0, *atlas.table.values], dtype=fmt.LABEL_DTYPE)
+    return _native_volume(lut[np.argmax(native, axis=0)], target, atlas)
 
 
 def segment_multi(
@@ -195,6 +209,14 @@ def segment_multi(
     return fuse(votes, target, atlas, fusion)
 
 
+def segment_spacing(atlas: Atlas) -> float:
+    """The registration grid of segmentation: the build's, but no coarser than
+    :data:`SEGMENT_REGISTRATION_SPACING_MM` and no finer than the template."""
+    spacing = float(atlas.meta["grid"]["spacing_xyz_mm"][0])
+    coarse = float(atlas.meta["parameters"].get("registration_spacing", spacing))
+    return max(spacing, min(coarse, SEGMENT_REGISTRATION_SPACING_MM))
+
+
 def segment(
     atlas_dir: str | Path,
     images: Sequence[str | Path | Volume],
@@ -210,8 +232,7 @@ def segment(
     atlas = load_atlas(atlas_dir)
     spacing = float(atlas.meta["grid"]["spacing_xyz_mm"][0])
     target = read_target(images, spacing)
-    coarse = float(atlas.meta["parameters"].get("registration_spacing", spacing))
-    reg = CoarseRegistration(register_pair or default_register_pair, coarse)
+    reg = CoarseRegistration(register_pair or default_register_pair, segment_spacing(atlas))
     if multi:
         result = segment_multi(atlas, target, reg, fusion, cluster, workers)
     else:
