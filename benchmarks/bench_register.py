@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -194,6 +195,8 @@ def run_pair(seed: int, resolution: str, method: str) -> dict[str, Any]:
     """One pair, one method: the row of the table."""
     pair = make_pair(seed=seed, resolution=resolution)
     lm = pair.landmarks
+    load_start = os.getloadavg()[0]
+    c0 = time.process_time()  # all threads of this process (ITK, elastix, dask)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         if method in ("mousereg", "mousereg-ants"):
@@ -223,6 +226,8 @@ def run_pair(seed: int, resolution: str, method: str) -> dict[str, Any]:
         **extra,
     }
     row["seconds_total"] = round(t_reg + t_prop, 1)
+    row["cpu_seconds_total"] = round(time.process_time() - c0, 1)  # incl. the truth's coverage
+    row["load_average_start"] = round(load_start, 2)
     row["success"] = bool(row["tre_mm"] < SUCCESS_TRE_MM)
     return row
 
