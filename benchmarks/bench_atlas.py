@@ -164,6 +164,9 @@ def loo(args: argparse.Namespace) -> None:
     )
     reg_build = CoarseRegistration(BackendRegistration(), args.reg_spacing)
     reg = CoarseRegistration(BackendRegistration(), args.seg_spacing)
+    reg_single = CoarseRegistration(
+        BackendRegistration(iterations=args.single_iterations), args.single_spacing
+    )
     reg_ants = CoarseRegistration(BackendRegistration(), args.ants_seg_spacing or args.seg_spacing)
     folds = [int(f) for f in args.folds.split(",")] if args.folds else range(len(subjects))
     results_path = out / ("loo_ants.jsonl" if args.only_ants else "loo.jsonl")
@@ -191,13 +194,14 @@ def loo(args: argparse.Namespace) -> None:
                 atlas = load_atlas(fold / "atlas")
             record["load_avg"] = os.getloadavg()[0]
             t1 = time.perf_counter()
-            record["single"] = dice(segment_single(atlas, target, reg).compute(), truth)
+            record["single"] = dice(segment_single(atlas, target, reg_single).compute(), truth)
             record["single_s"] = time.perf_counter() - t1
             if args.seg_spacing != args.reg_spacing:
                 t1 = time.perf_counter()
                 pred = segment_single(atlas, target, reg_build).compute()
                 record["single_build_grid"] = dice(pred, truth)
                 record["single_build_grid_s"] = time.perf_counter() - t1
+        if not args.only_ants and not args.skip_multi:
             t2, c2 = time.perf_counter(), time.process_time()
             votes = multi_atlas_votes(atlas, target, reg, workers=args.workers)
             record["multi_s"] = time.perf_counter() - t2
@@ -352,6 +356,11 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=0.4)
     parser.add_argument("--reg-spacing", type=float, default=0.8, help="build registrations")
     parser.add_argument("--seg-spacing", type=float, default=0.5, help="segment registrations")
+    parser.add_argument(
+        "--single-spacing", type=float, default=0.4, help="single-atlas registration"
+    )
+    parser.add_argument("--single-iterations", type=int, default=80, help="single-atlas SyN")
+    parser.add_argument("--skip-multi", action="store_true", help="no --multi segmentation")
     parser.add_argument("--ants-seg-spacing", type=float, default=None)
     parser.add_argument("--reuse-atlases", default=None, help="OUT of a run whose atlases to use")
     parser.add_argument("--folds", default="")

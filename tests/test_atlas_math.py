@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -9,7 +12,9 @@ import pytest
 from mousereg.atlas import format as fmt
 from mousereg.atlas import template as tpl
 from mousereg.atlas.fusion import majority_vote, one_hot, soft_scores, weighted_vote
+from mousereg.atlas.load import Atlas
 from mousereg.atlas.output import label_probabilities, max_probability_labels
+from mousereg.atlas.segment import segment_spacing
 from mousereg.labels import LabelTable
 from mousereg.volume import Volume
 
@@ -93,3 +98,18 @@ def test_soft_scores_weight_the_indicator_maps() -> None:
     scores = soft_scores([a, b], [np.array([1.0, 1.0, 1.0]), np.array([2.0, 1.0, 1.0])])
     np.testing.assert_allclose(scores, [[0, 0, 0], [1.5, 1, 0], [1.5, 1, 1]])
     assert np.argmax(scores, axis=0).tolist() == [1, 1, 2]  # the tie goes to the first candidate
+
+
+@pytest.mark.parametrize(
+    ("template", "build", "finest", "expected"),
+    [(0.4, 0.8, 0.5, 0.5), (0.4, 0.8, 0.4, 0.4), (0.65, 1.2, 0.4, 0.65), (0.4, 0.45, 0.5, 0.45)],
+)
+def test_segmentation_registers_finer_than_the_build(
+    template: float, build: float, finest: float, expected: float
+) -> None:
+    meta = {
+        "grid": {"spacing_xyz_mm": [template] * 3},
+        "parameters": {"registration_spacing": build},
+    }
+    atlas = cast(Atlas, SimpleNamespace(meta=meta))
+    assert segment_spacing(atlas, finest) == expected
