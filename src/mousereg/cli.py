@@ -510,7 +510,13 @@ def atlas() -> None:
 @click.option("--gradient-step", type=float, default=0.25, show_default=True)
 @click.option("--no-sharpen", is_flag=True, help="Do not sharpen the MR templates.")
 @click.option("--cluster", default=None, help="Dask scheduler address (tcp://HOST:PORT).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Local threads.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Local worker processes (1: in this process).",
+)
 @click.option("--name", default="", help="Atlas name (default: the folder name).")
 @click.option("--strain", default="", help="Mouse strain recorded in atlas.json.")
 @click.option("--restart", is_flag=True, help="Ignore a stopped build's state and start over.")
@@ -568,7 +574,13 @@ def atlas_build(
     help="Label fusion for --multi.",
 )
 @click.option("--cluster", default=None, help="Dask scheduler address (tcp://HOST:PORT).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Local threads.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Local worker processes (1: in this process).",
+)
 def atlas_segment(
     images: tuple[Path, ...],
     atlas_dir: Path,
