@@ -9,10 +9,11 @@ Usage (each part prints a markdown table; results also go to OUT/*.json):
 
 ``loo``: for every fold, an atlas is built from the other subjects with mousereg's own builder
 (template 0.4 mm, registrations at 0.8 mm), the held-out MRI is segmented with the single atlas
-and with ``--multi`` (majority and locally weighted vote; registrations at ``--seg-spacing``, as
-``mousereg atlas segment`` does; the single atlas also on the build's 0.8 mm grid), and Dice is
-measured against its own MR labels on its native grid. ``--reuse-atlases`` takes a fold's atlas
-from an earlier run's OUT when it is there (same builder and parameters) instead of building.
+and with ``--multi`` (majority, locally weighted and joint label fusion; registrations at
+``--seg-spacing``, as ``mousereg atlas segment`` does; the single atlas also on the build's
+0.8 mm grid), and Dice is measured against its own MR labels on its native grid.
+``--reuse-atlases`` takes a fold's atlas from an earlier run's OUT when it is there (same
+builder and parameters) instead of building.
 With ``--ants``, ``ants.build_template`` runs on the same subjects
 (MR water + fat at the registration spacing, the same SyN iterations and iteration count); its
 template gets labels by majority vote of the training labels carried through build_template's
@@ -163,7 +164,9 @@ def loo(args: argparse.Namespace) -> None:
         iterations=args.iterations, spacing=args.spacing, registration_spacing=args.reg_spacing
     )
     reg_build = CoarseRegistration(BackendRegistration(), args.reg_spacing)
-    reg = CoarseRegistration(BackendRegistration(), args.seg_spacing)
+    reg = CoarseRegistration(
+        BackendRegistration(iterations=args.multi_iterations), args.seg_spacing
+    )
     reg_single = CoarseRegistration(
         BackendRegistration(iterations=args.single_iterations), args.single_spacing
     )
@@ -206,7 +209,7 @@ def loo(args: argparse.Namespace) -> None:
             votes = multi_atlas_votes(atlas, target, reg, workers=args.workers)
             record["multi_s"] = time.perf_counter() - t2
             record["multi_cpu_s"] = time.process_time() - c2
-            for fusion in ("majority", "weighted"):
+            for fusion in ("majority", "weighted", "joint"):
                 record[f"multi_{fusion}"] = dice(
                     fuse(votes, target, atlas, fusion).compute(), truth
                 )
@@ -276,6 +279,7 @@ def table_loo(out: Path) -> None:
         ),
         ("multi_majority", "mousereg --multi, majority", "build_s", "multi_s"),
         ("multi_weighted", "mousereg --multi, locally weighted", "build_s", "multi_s"),
+        ("multi_joint", "mousereg --multi, joint label fusion", "build_s", "multi_s"),
         ("ants_single", "ants.build_template (single)", "ants_build_s", "ants_single_s"),
     ]
     for key in ("single", "single_build_grid", "ants_single"):
@@ -360,6 +364,7 @@ def main() -> None:
         "--single-spacing", type=float, default=0.4, help="single-atlas registration"
     )
     parser.add_argument("--single-iterations", type=int, default=80, help="single-atlas SyN")
+    parser.add_argument("--multi-iterations", type=int, default=40, help="--multi SyN")
     parser.add_argument("--skip-multi", action="store_true", help="no --multi segmentation")
     parser.add_argument("--ants-seg-spacing", type=float, default=None)
     parser.add_argument("--reuse-atlases", default=None, help="OUT of a run whose atlases to use")

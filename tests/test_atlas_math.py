@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 from mousereg.atlas import format as fmt
+from mousereg.atlas import fusion
 from mousereg.atlas import template as tpl
-from mousereg.atlas.fusion import majority_vote, one_hot, soft_scores, weighted_vote
+from mousereg.atlas.fusion import (
+    joint_weights,
+    local_weights,
+    majority_vote,
+    one_hot,
+    soft_scores,
+    weighted_vote,
+)
 from mousereg.atlas.load import Atlas
 from mousereg.atlas.output import label_probabilities, max_probability_labels
 from mousereg.atlas.segment import segment_spacing
@@ -98,6 +106,39 @@ def test_soft_scores_weight_the_indicator_maps() -> None:
     scores = soft_scores([a, b], [np.array([1.0, 1.0, 1.0]), np.array([2.0, 1.0, 1.0])])
     np.testing.assert_allclose(scores, [[0, 0, 0], [1.5, 1, 0], [1.5, 1, 1]])
     assert np.argmax(scores, axis=0).tolist() == [1, 1, 2]  # the tie goes to the first candidate
+
+
+def _three_atlases() -> tuple[list[np.ndarray], np.ndarray]:
+    """Subjects 0 and 1 make the same errors, subject 2 errors of the same size elsewhere."""
+    rng = np.random.default_rng(3)
+    target = rng.random((20, 12, 14)).astype(np.float32) + 1.0
+    shared = rng.normal(0, 0.2, target.shape).astype(np.float32)
+    own = rng.normal(0, 0.2, target.shape).astype(np.float32)
+    return [target + shared, target + shared, target + own], target
+
+
+def test_joint_weights_share_one_vote_between_subjects_that_fail_alike() -> None:
+    images, target = _three_atlases()
+    w = joint_weights(images, target, (0.5, 0.5, 0.5), sigma_mm=1.0)
+    np.testing.assert_allclose(w[0] + w[1] + w[2], 1.0, atol=1e-5)
+    np.testing.assert_allclose(w[0], w[1], atol=1e-5)
+    inner = (slice(4, -4), slice(4, -4), slice(4, -4))
+    # E|a||b| / E[a^2] = 2/pi for independent errors: w2 ~ 0.42 against 0.29 each for 0 and 1
+    assert float(np.median(w[2][inner])) > float(np.median(w[0][inner])) + 0.08
+    # the locally weighted vote sees three equally good subjects
+    lw = local_weights(images, target, (0.5, 0.5, 0.5))
+    ratio = lw[2][inner] / lw[0][inner]
+    assert 0.7 < float(np.median(ratio)) < 1.4
+
+
+def test_joint_weights_in_slabs_equal_the_whole_volume(monkeypatch: pytest.MonkeyPatch) -> None:
+    images, target = _three_atlases()
+    monkeypatch.setattr(fusion, "_SLAB", 1000)
+    whole = joint_weights(images, target, (0.5, 0.4, 0.3), sigma_mm=0.8)
+    monkeypatch.setattr(fusion, "_SLAB", 3)
+    slabs = joint_weights(images, target, (0.5, 0.4, 0.3), sigma_mm=0.8)
+    for a, b in zip(whole, slabs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -568,7 +568,7 @@ def atlas_build(
 @click.option("--multi", is_flag=True, help="Multi-atlas: register every atlas subject and fuse.")
 @click.option(
     "--fusion",
-    type=click.Choice(["weighted", "majority"]),
+    type=click.Choice(["weighted", "joint", "majority"]),
     default="weighted",
     show_default=True,
     help="Label fusion for --multi.",

@@ -5,8 +5,8 @@ acquisition frame, see :mod:`.prepare`) and the label probabilities are carried 
 own grid; each voxel takes the most probable label (background = ``1 - sum p``).
 Multi-atlas (``multi=True``): every atlas subject (its images in template space) is registered to
 the target, one Dask task per subject, its MR label indicators warped linearly, and the votes
-fused by majority or by a locally weighted vote (:mod:`.fusion`) and carried onto the target's
-grid before the arg-max.
+fused (a locally weighted vote by default, joint label fusion or a majority vote,
+:mod:`.fusion`) and carried onto the target's grid before the arg-max.
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from mousereg.atlas import format as fmt
-from mousereg.atlas.fusion import FUSIONS, local_weights, one_hot, soft_scores
+from mousereg.atlas.fusion import (
+    DEFAULT_FUSION,
+    FUSIONS,
+    joint_weights,
+    local_weights,
+    one_hot,
+    soft_scores,
+)
 from mousereg.atlas.load import Atlas, load_atlas
 from mousereg.atlas.output import max_probability_labels
 from mousereg.atlas.parallel import map_subjects
@@ -178,7 +185,8 @@ def multi_atlas_votes(
 def fuse(
     votes: list[tuple[np.ndarray, np.ndarray]], target: Target, atlas: Atlas, fusion: str
 ) -> Volume:
-    """Fuse the votes (``"majority"`` or locally ``"weighted"``) and label the target's grid.
+    """Fuse the votes (``"joint"``, locally ``"weighted"`` or ``"majority"``) and label the
+    target's grid.
 
     The fused scores are carried onto the target's own voxels by linear interpolation and the
     arg-max taken there."""
@@ -187,10 +195,12 @@ def fuse(
         raise InputError(msg)
     softs = [v[1] for v in votes]
     weights: list[np.ndarray] | list[float]
+    images = [v[0] for v in votes]
     if fusion == "majority":
         weights = [1.0] * len(votes)
+    elif fusion == "joint":
+        weights = joint_weights(images, target.images[0], target.grid.spacing)
     else:
-        images = [v[0] for v in votes]
         weights = local_weights(images, target.images[0], target.grid.spacing)
     scores = soft_scores(softs, weights)
     native = _to_native(scores, target.grid, target, labels=False)
@@ -202,7 +212,7 @@ def segment_multi(
     atlas: Atlas,
     target: Target,
     register_pair: RegisterPair,
-    fusion: str = "weighted",
+    fusion: str = DEFAULT_FUSION,
     cluster: Any = None,
     workers: int = 1,
 ) -> Volume:
@@ -228,7 +238,7 @@ def segment(
     out: str | Path | None = None,
     *,
     multi: bool = False,
-    fusion: str = "weighted",
+    fusion: str = DEFAULT_FUSION,
     register_pair: RegisterPair | None = None,
     cluster: Any = None,
     workers: int = 1,
