@@ -31,10 +31,10 @@ FUSIONS = ("weighted", "joint", "majority")
 DEFAULT_FUSION = "weighted"
 #: The Gaussian window (sigma) of the local similarity, both weighted and joint fusion. Tuned on
 #: the two tuning targets of docs/atlas.md (0.4 mm template grid, 7 atlas subjects): locally
-#: weighted mean Dice 0.880/0.882 at 1 mm, 0.890/0.889 at 0.5 mm, 0.897/0.893 at 0.3 mm,
-#: 0.897/0.892 at 0.2 mm, 0.882/0.874 at 0.1 mm.
+#: weighted mean Dice 0.880/0.882 at 1 mm, 0.890/0.889 at 0.5 mm, 0.896/0.893 at 0.3 mm,
+#: 0.897/0.892 at 0.2 mm, 0.866/0.858 at 0.1 mm.
 WINDOW_SIGMA_MM = 0.3
-WEIGHT_POWER = 2.0  # 1 and 3 were lower at 0.2-0.3 mm
+WEIGHT_POWER = 2.0  # at 0.2-0.3 mm: power 1 level or lower, 3 lower
 JOINT_RIDGE = 0.1  # added to M, relative to its mean diagonal
 _SLAB = 16  # z slices per block of the joint weights (bounded memory)
 
