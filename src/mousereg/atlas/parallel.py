@@ -46,7 +46,9 @@ def map_subjects(
     """
     client = _client(cluster)
     if client is not None:
-        shared = [client.scatter(a, broadcast=True) if _big(a) else a for a in args]
+        # hash=False: a fresh key per call. With content keys, scattering the same template again
+        # right after the last call's futures were released lost the data ("lost dependencies").
+        shared = [client.scatter(a, broadcast=True, hash=False) if _big(a) else a for a in args]
         futures = client.map(fn, list(items), *[[s] * len(items) for s in shared], pure=False)
         results: list[R] = client.gather(futures)
         if isinstance(cluster, str):
