@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from mousereg.atlas.parallel import map_subjects
+from mousereg.atlas.parallel import local_processes, map_subjects
 
 
 def _pid_and_sum(item: int, offset: np.ndarray) -> tuple[int, float]:
@@ -34,6 +34,22 @@ def test_workers_run_in_other_processes_and_keep_the_order() -> None:
     pids = {p for p, _ in out}
     assert os.getpid() not in pids  # ANTsPy holds the GIL: threads would not run in parallel
     assert 1 <= len(pids) <= 2
+
+
+def _slow_pid(item: int) -> int:
+    import time
+
+    time.sleep(0.4)
+    return os.getpid()
+
+
+def test_both_processes_take_tasks_and_a_pool_is_kept_between_calls() -> None:
+    with local_processes(2):
+        first = map_subjects(_slow_pid, list(range(6)), workers=2)
+        second = map_subjects(_slow_pid, list(range(6)), workers=2)
+    # dask's default batches of 6 tasks put every task on one process
+    assert len(set(first)) == 2
+    assert set(second) == set(first)  # the same processes: no spawn and import per call
 
 
 def test_one_worker_runs_in_this_process() -> None:

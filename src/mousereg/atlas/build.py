@@ -32,7 +32,7 @@ import numpy as np
 from mousereg.atlas import format as fmt
 from mousereg.atlas import state as build_state
 from mousereg.atlas import template as tpl
-from mousereg.atlas.parallel import map_subjects
+from mousereg.atlas.parallel import local_processes, map_subjects
 from mousereg.atlas.prepare import SubjectStack, warp_stack
 from mousereg.atlas.register import (
     CoarseRegistration,
@@ -303,21 +303,22 @@ def build_atlas(
     fp = fingerprint or build_state.fingerprint(dataclasses.asdict(p), ids)
     reg = CoarseRegistration(register_pair or default_register_pair, p.registration_spacing)
     run = _Run(stacks, p, out_dir, reg, cluster, workers, fp)
-    current = build_state.load_latest(out_dir, fp) if resume else None
-    if current is None:
-        current = run.initial(grid)
-        grid, current = run.crop(current, grid)
-        current.history = [initial_record(current, grid)]
-        current.excluded, current.fingerprint = list(run.excluded), fp
-        build_state.save(out_dir, current, grid)
-    else:
-        log.info("resuming after iteration %d", current.iteration)
-        run.excluded = list(current.excluded)
-        grid = build_state.load_grid(out_dir, current, grid)
-    while current.iteration < p.iterations:
-        change = current.history[-1]["template_change"] if current.history else None
-        if change is not None and change < p.tolerance:
-            break
-        current = run.iterate(current, grid)
-        build_state.save(out_dir, current, grid)
-    return current, grid
+    with local_processes(workers if cluster is None else 1):
+        current = build_state.load_latest(out_dir, fp) if resume else None
+        if current is None:
+            current = run.initial(grid)
+            grid, current = run.crop(current, grid)
+            current.history = [initial_record(current, grid)]
+            current.excluded, current.fingerprint = list(run.excluded), fp
+            build_state.save(out_dir, current, grid)
+        else:
+            log.info("resuming after iteration %d", current.iteration)
+            run.excluded = list(current.excluded)
+            grid = build_state.load_grid(out_dir, current, grid)
+        while current.iteration < p.iterations:
+            change = current.history[-1]["template_change"] if current.history else None
+            if change is not None and change < p.tolerance:
+                break
+            current = run.iterate(current, grid)
+            build_state.save(out_dir, current, grid)
+        return current, grid

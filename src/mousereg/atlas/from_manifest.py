@@ -11,7 +11,7 @@ from mousereg.atlas import format as fmt
 from mousereg.atlas import state as build_state
 from mousereg.atlas.build import BuildParameters, build_atlas
 from mousereg.atlas.output import write_atlas
-from mousereg.atlas.parallel import map_subjects
+from mousereg.atlas.parallel import local_processes, map_subjects
 from mousereg.atlas.prepare import SubjectStack, prepare_subject
 from mousereg.atlas.register import RegisterPair
 from mousereg.atlas.subjects import AtlasSubject, read_subjects
@@ -58,27 +58,30 @@ def build(
         out: atlas folder (created; a stopped build in it is resumed).
         params: iterations, spacing, gradient step, ...
         register_pair: pairwise registration (default: the project's backend).
-        cluster: a ``dask.distributed.Client`` or scheduler address; None = local threads.
-        workers: local threads when ``cluster`` is None.
+        cluster: a ``dask.distributed.Client`` or scheduler address; None = run locally.
+        workers: local worker processes when ``cluster`` is None.
         resume: continue from the last finished iteration found in ``out``.
     """
     p = params or BuildParameters()
     out_dir = Path(out)
     subjects = read_subjects(manifest)
     table = subject_tables(subjects)
-    stacks = map_subjects(_prepare, subjects, p.spacing, table, cluster=cluster, workers=workers)
-    ids = [s.id for s in subjects]
-    fp = build_state.fingerprint({**dataclasses.asdict(p), "manifest": str(manifest)}, ids)
-    final, grid = build_atlas(
-        stacks,
-        out_dir,
-        p,
-        register_pair=register_pair,
-        cluster=cluster,
-        workers=workers,
-        resume=resume,
-        fingerprint=fp,
-    )
+    with local_processes(workers if cluster is None else 1):
+        stacks = map_subjects(
+            _prepare, subjects, p.spacing, table, cluster=cluster, workers=workers
+        )
+        ids = [s.id for s in subjects]
+        fp = build_state.fingerprint({**dataclasses.asdict(p), "manifest": str(manifest)}, ids)
+        final, grid = build_atlas(
+            stacks,
+            out_dir,
+            p,
+            register_pair=register_pair,
+            cluster=cluster,
+            workers=workers,
+            resume=resume,
+            fingerprint=fp,
+        )
     meta = {
         "name": name or out_dir.name,
         "version": "1",
