@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -493,6 +494,20 @@ def atlas() -> None:
     """Multimodal mouse atlases: build from a manifest, segment new mice, inspect, validate."""
 
 
+def _where_to_run(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--cluster`` and ``--workers`` options of the atlas commands."""
+    command = click.option(
+        "--workers",
+        type=int,
+        default=1,
+        show_default=True,
+        help="Local worker processes (1: in this process).",
+    )(command)
+    return click.option(
+        "--cluster", default=None, help="Dask scheduler address (tcp://HOST:PORT)."
+    )(command)
+
+
 @atlas.command("build")
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option(
@@ -509,14 +524,7 @@ def atlas() -> None:
 )
 @click.option("--gradient-step", type=float, default=0.25, show_default=True)
 @click.option("--no-sharpen", is_flag=True, help="Do not sharpen the MR templates.")
-@click.option("--cluster", default=None, help="Dask scheduler address (tcp://HOST:PORT).")
-@click.option(
-    "--workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Local worker processes (1: in this process).",
-)
+@_where_to_run
 @click.option("--name", default="", help="Atlas name (default: the folder name).")
 @click.option("--strain", default="", help="Mouse strain recorded in atlas.json.")
 @click.option("--restart", is_flag=True, help="Ignore a stopped build's state and start over.")
@@ -573,14 +581,7 @@ def atlas_build(
     show_default=True,
     help="Label fusion for --multi.",
 )
-@click.option("--cluster", default=None, help="Dask scheduler address (tcp://HOST:PORT).")
-@click.option(
-    "--workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Local worker processes (1: in this process).",
-)
+@_where_to_run
 def atlas_segment(
     images: tuple[Path, ...],
     atlas_dir: Path,
