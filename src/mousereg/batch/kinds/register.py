@@ -93,6 +93,7 @@ def _truth(row: Row) -> Any:
         "format": "nii.gz",
     },
     requires=("ct", ("mr", "mr_water")),
+    version="2",  # 2: holder left out of the MI mask, water + fat MI terms, holder taper
 )
 def register_pair(ctx: JobContext) -> dict[str, Any]:
     """Register CT onto MRI (holes, then intensity), carry labels both ways, evaluate."""
