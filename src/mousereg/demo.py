@@ -39,7 +39,7 @@ PIPELINE = "study.yaml"
 ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("hole_tre_mean_mm", "hole TRE mean (mm)", "{:.3f}", "< 0.2"),
     ("hole_tre_max_mm", "hole TRE max (mm)", "{:.3f}", "< 0.3"),
-    ("tre_ratio", "predicted/measured TRE (fiducial)", "{:.2f}", "0.5-2"),
+    ("tre_ratio", "predicted/measured TRE (fiducial)", "{:.2f}", "0.33-3, mean 0.5-2"),
     ("landmark_tre_fiducial_mm", "soft-tissue landmark TRE, fiducial (mm)", "{:.3f}", ""),
     ("landmark_tre_deformable_mm", "soft-tissue landmark TRE, deformable (mm)", "{:.3f}", "< fid."),
     ("dice_ct_to_mr_mean", "Dice CT->MR mean", "{:.3f}", "> 0.85"),
